@@ -1,0 +1,107 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+/// Every Swift target opts into the same upcoming features, so that no module is held to a
+/// looser standard than its neighbours.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "sluice",
+    products: [
+        .executable(name: "sluice", targets: ["sluice"]),
+        .library(name: "SluiceBPE", targets: ["SluiceBPE"]),
+        .library(name: "SluiceConfig", targets: ["SluiceConfig"]),
+        .library(name: "SluiceIO", targets: ["SluiceIO"]),
+        .library(name: "SluiceIngest", targets: ["SluiceIngest"]),
+        .library(name: "SluicePipeline", targets: ["SluicePipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // MARK: - C libraries
+        .systemLibrary(
+            name: "CSluiceArchive",
+            pkgConfig: "libarchive",
+            providers: [.apt(["libarchive-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSluiceLZ4",
+            pkgConfig: "liblz4",
+            providers: [.apt(["liblz4-dev"])]
+        ),
+
+        // MARK: - Libraries, one per concern
+        .target(
+            name: "SluiceBPE",
+            swiftSettings: strictSettings + [.strictMemorySafety()]
+        ),
+        .target(
+            name: "SluiceConfig",
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SluiceIO",
+            dependencies: [
+                "CSluiceLZ4",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SluiceIngest",
+            dependencies: ["CSluiceArchive", "SluiceIO"],
+            swiftSettings: strictSettings
+        ),
+        .target(
+            name: "SluicePipeline",
+            dependencies: ["SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest"],
+            swiftSettings: strictSettings
+        ),
+        .executableTarget(
+            name: "sluice",
+            dependencies: [
+                "SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        // MARK: - Tests
+        .target(
+            name: "SluiceTestSupport",
+            dependencies: ["SluiceIO"],
+            path: "Tests/SluiceTestSupport",
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceBPETests",
+            dependencies: ["SluiceBPE", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceConfigTests",
+            dependencies: ["SluiceConfig", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceIOTests",
+            dependencies: ["SluiceIO", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceIngestTests",
+            dependencies: ["SluiceIngest", "SluiceIO", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceEndToEndTests",
+            dependencies: ["SluiceTestSupport", "SluiceIO"],
+            swiftSettings: strictSettings
+        ),
+    ]
+)

@@ -1,0 +1,302 @@
+// Performance notes:
+// - Pieces are looked up whole first; only a piece that is not a token runs BPE. On English
+//   prose most pieces hit, so the merge loops matter mainly for rare words and other scripts.
+// - Pieces shorter than `heapThreshold` bytes merge with a linear rescan over stack-allocated
+//   id/rank arrays (no heap allocation per piece). Longer pieces use a binary heap keyed by
+//   (rank << 32 | position) with lazy invalidation: O(m log n), so 100k repeats of one
+//   letter take milliseconds instead of minutes.
+
+/// Encodes text into GPT-2-style byte-level BPE token ids and back, exactly as tiktoken does.
+///
+/// A value type over an immutable, shared `Vocabulary`: copy it to every thread freely.
+public struct BPEEncoder: Sendable {
+    public let vocabulary: Vocabulary
+    /// Special tokens (e.g. `<|endoftext|>` = 50256), recognized only where a caller allows them.
+    public let specialTokens: [String: TokenID]
+    private let specialByID: [TokenID: [UInt8]]
+
+    /// Pieces at least this long merge with the heap variant.
+    static let heapThreshold = 128
+
+    /// - Throws: `BPEError.invalidSpecialToken` if a special token's id is also an ordinary rank.
+    public init(vocabulary: Vocabulary, specialTokens: [String: TokenID] = [:]) throws(BPEError) {
+        var byID: [TokenID: [UInt8]] = [:]
+        for (text, id) in specialTokens {
+            guard Int(id) >= vocabulary.count else {
+                throw BPEError(
+                    .invalidSpecialToken,
+                    "special token \"\(text)\" has id \(id), which is already an ordinary token (ranks 0 ..< \(vocabulary.count))")
+            }
+            guard byID[id] == nil, !text.isEmpty else {
+                throw BPEError(.invalidSpecialToken, "special token \"\(text)\" is empty or shares id \(id) with another")
+            }
+            byID[id] = Array(text.utf8)
+        }
+        self.vocabulary = vocabulary
+        self.specialTokens = specialTokens
+        self.specialByID = byID
+    }
+
+    /// One past the largest id this encoder can produce.
+    public var idUpperBound: Int {
+        max(vocabulary.count, (specialByID.keys.max().map { Int($0) + 1 }) ?? 0)
+    }
+
+    // MARK: - Ordinary text
+
+    /// Token ids of `text`, with special-token text encoded as ordinary text
+    /// (tiktoken's `encode_ordinary`).
+    public func encodeOrdinary(_ text: String) -> [TokenID] {
+        var output: [TokenID] = []
+        var copy = text
+        copy.withUTF8 { bytes in
+            unsafe encodeOrdinary(utf8: bytes, into: &output)
+        }
+        return output
+    }
+
+    /// Appends the ids of the UTF-8 bytes `text` to `output` (tiktoken's `encode_ordinary`).
+    ///
+    /// Invalid UTF-8 does not trap: each byte that does not start a well-formed sequence is
+    /// pre-tokenized as a one-byte "other" character, so `decode` still gives the bytes back.
+    public func encodeOrdinary(utf8 text: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+        output.reserveCapacity(output.count + text.count / 4 + 16)
+        let vocabulary = self.vocabulary
+        let byteTokens = vocabulary.byteTokens
+        var start = 0
+        let count = text.count
+        while start < count {
+            let end = unsafe PreTokenizer.pieceEnd(text, from: start)
+            if end - start == 1 {
+                output.append(byteTokens[Int(unsafe text[start])])
+            } else {
+                let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
+                if let id = unsafe vocabulary.lookup.find(piece) {
+                    output.append(id)
+                } else {
+                    unsafe bytePairMerge(piece, into: &output)
+                }
+            }
+            start = end
+        }
+    }
+
+    /// Appends the ids of `bytes` (UTF-8) to `output`.
+    public func encodeOrdinary(utf8 bytes: [UInt8], into output: inout [TokenID]) {
+        unsafe bytes.withUnsafeBufferPointer { unsafe encodeOrdinary(utf8: $0, into: &output) }
+    }
+
+    // MARK: - Special tokens
+
+    /// Which special tokens `encode` may emit, and which must not appear in the text at all.
+    public enum SpecialTokenPolicy: Sendable {
+        /// tiktoken's default: every special token is disallowed, so its text is an error.
+        case disallowAll
+        /// The named special tokens become their ids; the others are disallowed.
+        case allow(Set<String>)
+        /// The named ones become their ids; every other special token is ordinary text
+        /// (tiktoken's `disallowed_special=()`).
+        case allowOnly(Set<String>)
+    }
+
+    /// Token ids of `text`, as tiktoken's `encode(text, allowed_special:, disallowed_special:)`.
+    /// - Throws: `BPEError.disallowedSpecialToken` naming the token and its byte offset.
+    public func encode(_ text: String, policy: SpecialTokenPolicy = .disallowAll) throws(BPEError) -> [TokenID] {
+        let allowed: Set<String>
+        let disallowed: Set<String>
+        switch policy {
+        case .disallowAll:
+            allowed = []
+            disallowed = Set(specialTokens.keys)
+        case .allow(let names):
+            allowed = names
+            disallowed = Set(specialTokens.keys).subtracting(names)
+        case .allowOnly(let names):
+            allowed = names
+            disallowed = []
+        }
+        for name in allowed where specialTokens[name] == nil {
+            throw BPEError(.invalidSpecialToken, "\"\(name)\" is not a special token of this encoder")
+        }
+        let bytes = Array(text.utf8)
+        if let hit = Self.firstMatch(of: disallowed, in: bytes, from: 0) {
+            throw BPEError(
+                .disallowedSpecialToken,
+                "the text contains the special token \"\(hit.name)\" at byte \(hit.offset); allow it to encode it as id \(specialTokens[hit.name] ?? 0), or encode it as ordinary text")
+        }
+        var output: [TokenID] = []
+        var position = 0
+        while let hit = Self.firstMatch(of: allowed, in: bytes, from: position) {
+            unsafe bytes.withUnsafeBufferPointer { all in
+                unsafe encodeOrdinary(utf8: UnsafeBufferPointer(rebasing: all[position..<hit.offset]), into: &output)
+            }
+            if let id = specialTokens[hit.name] { output.append(id) }
+            position = hit.offset + hit.name.utf8.count
+        }
+        unsafe bytes.withUnsafeBufferPointer { all in
+            unsafe encodeOrdinary(utf8: UnsafeBufferPointer(rebasing: all[position...]), into: &output)
+        }
+        return output
+    }
+
+    /// Leftmost occurrence of any of `names`; the longest wins at the same offset.
+    static func firstMatch(of names: Set<String>, in bytes: [UInt8], from start: Int) -> (name: String, offset: Int)? {
+        guard !names.isEmpty, start < bytes.count else { return nil }
+        let candidates = names.map { ($0, Array($0.utf8)) }.sorted { $0.1.count > $1.1.count }
+        var offset = start
+        while offset < bytes.count {
+            for (name, pattern) in candidates where bytes[offset] == pattern[0] {
+                if offset + pattern.count <= bytes.count && bytes[offset..<offset + pattern.count].elementsEqual(pattern) {
+                    return (name, offset)
+                }
+            }
+            offset += 1
+        }
+        return nil
+    }
+
+    // MARK: - Decoding
+
+    /// The bytes of `ids` concatenated (tiktoken's `decode_bytes`).
+    /// - Throws: `BPEError.unknownTokenID` naming the first id that is neither a rank nor special.
+    public func decode(_ ids: some Sequence<TokenID>) throws(BPEError) -> [UInt8] {
+        var output: [UInt8] = []
+        for (index, id) in ids.enumerated() {
+            if let bytes = vocabulary.bytes(of: id) {
+                output.append(contentsOf: bytes)
+            } else if let bytes = specialByID[id] {
+                output.append(contentsOf: bytes)
+            } else {
+                throw BPEError(
+                    .unknownTokenID,
+                    "id \(id) at position \(index) is not a token (vocabulary has \(vocabulary.count) ranks and \(specialByID.count) special tokens)")
+            }
+        }
+        return output
+    }
+
+    // MARK: - Byte pair merging
+
+    /// Appends the BPE encoding of `piece` (at least 2 bytes, not itself a token).
+    @usableFromInline
+    func bytePairMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+        if piece.count >= Self.heapThreshold {
+            unsafe heapMerge(piece, into: &output)
+            return
+        }
+        let pairs = vocabulary.pairs
+        let byteTokens = vocabulary.byteTokens
+        unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { parts in
+            unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { ranks in
+                var count = piece.count
+                for index in 0..<count { unsafe parts[index] = byteTokens[Int(unsafe piece[index])] }
+                for index in 0..<count - 1 { unsafe ranks[index] = pairs.merged(unsafe parts[index], unsafe parts[index + 1]) }
+                unsafe ranks[count - 1] = .max
+                while count > 1 {
+                    var best = TokenID.max
+                    var bestIndex = 0
+                    for index in 0..<count - 1 where unsafe ranks[index] < best {
+                        best = unsafe ranks[index]
+                        bestIndex = index
+                    }
+                    if best == .max { break }
+                    unsafe parts[bestIndex] = best
+                    var index = bestIndex + 1
+                    while index < count - 1 {
+                        unsafe parts[index] = unsafe parts[index + 1]
+                        unsafe ranks[index] = unsafe ranks[index + 1]
+                        index += 1
+                    }
+                    count -= 1
+                    unsafe ranks[count - 1] = .max
+                    if bestIndex > 0 {
+                        unsafe ranks[bestIndex - 1] = pairs.merged(unsafe parts[bestIndex - 1], unsafe parts[bestIndex])
+                    }
+                    if bestIndex < count - 1 {
+                        unsafe ranks[bestIndex] = pairs.merged(unsafe parts[bestIndex], unsafe parts[bestIndex + 1])
+                    }
+                }
+                for index in 0..<count { output.append(unsafe parts[index]) }
+            }
+        }
+    }
+
+    /// BPE for long pieces: parts as a linked list over byte positions, candidate merges in
+    /// a min-heap ordered by (rank, position), so ties go to the leftmost as in tiktoken.
+    func heapMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+        let pairs = vocabulary.pairs
+        let count = piece.count
+        var tokens = (0..<count).map { vocabulary.byteTokens[Int(unsafe piece[$0])] }
+        var next = (0..<count).map { Int32($0 + 1) }
+        var previous = (0..<count).map { Int32($0 - 1) }
+        var alive = [Bool](repeating: true, count: count)
+        var heap = MinHeap(capacity: count)
+        for index in 0..<count - 1 {
+            let rank = pairs.merged(tokens[index], tokens[index + 1])
+            if rank != .max { heap.push(UInt64(rank) << 32 | UInt64(index)) }
+        }
+        let end = Int32(count)
+        while let top = heap.popMin() {
+            let position = Int(top & 0xFFFF_FFFF)
+            let rank = TokenID(top >> 32)
+            guard alive[position] else { continue }
+            let right = Int(next[position])
+            guard right < count, pairs.merged(tokens[position], tokens[right]) == rank else { continue }
+            tokens[position] = rank
+            alive[right] = false
+            next[position] = next[right]
+            if next[right] != end { previous[Int(next[right])] = Int32(position) }
+            if previous[position] >= 0 {
+                let left = Int(previous[position])
+                let merged = pairs.merged(tokens[left], rank)
+                if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(left)) }
+            }
+            if next[position] != end {
+                let merged = pairs.merged(rank, tokens[Int(next[position])])
+                if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(position)) }
+            }
+        }
+        var position = 0
+        while position < count {
+            output.append(tokens[position])
+            position = Int(next[position])
+        }
+    }
+}
+
+/// A binary min-heap of packed (rank << 32 | position) keys.
+struct MinHeap {
+    private var items: [UInt64] = []
+
+    init(capacity: Int) { items.reserveCapacity(capacity) }
+
+    mutating func push(_ value: UInt64) {
+        items.append(value)
+        var child = items.count - 1
+        while child > 0 {
+            let parent = (child - 1) / 2
+            if items[parent] <= items[child] { break }
+            items.swapAt(parent, child)
+            child = parent
+        }
+    }
+
+    mutating func popMin() -> UInt64? {
+        guard let last = items.popLast() else { return nil }
+        guard !items.isEmpty else { return last }
+        let top = items[0]
+        items[0] = last
+        var parent = 0
+        let count = items.count
+        while true {
+            let left = 2 * parent + 1
+            if left >= count { break }
+            var smallest = left
+            if left + 1 < count && items[left + 1] < items[left] { smallest = left + 1 }
+            if items[parent] <= items[smallest] { break }
+            items.swapAt(parent, smallest)
+            parent = smallest
+        }
+        return top
+    }
+}

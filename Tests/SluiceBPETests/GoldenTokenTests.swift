@@ -1,0 +1,61 @@
+import Foundation
+import SluiceBPE
+import SluiceTestSupport
+import Testing
+
+/// One encoder for the suite: loading GPT-2's ranks takes a few hundred milliseconds.
+let gpt2: BPEEncoder = {
+    do {
+        let vocabulary = try Vocabulary.load(tiktokenFile: Fixtures.gpt2RankFile)
+        return try BPEEncoder(vocabulary: vocabulary, specialTokens: ["<|endoftext|>": 50256])
+    } catch {
+        fatalError("cannot load \(Fixtures.gpt2RankFile) (is ../shared beside the repository?): \(error)")
+    }
+}()
+
+struct GoldenCase: CustomTestStringConvertible, Sendable {
+    let line: Int
+    let category: String
+    let text: String
+    let ids: [TokenID]
+    var testDescription: String { "line \(line) [\(category)]" }
+
+    static let all: [GoldenCase] = {
+        let url = Fixtures.shared("golden/gpt2-tokens.jsonl")
+        guard let records = try? Fixtures.jsonLines(url) else { return [] }
+        return records.enumerated().compactMap { index, record in
+            guard let object = record as? [String: Any], let text = object["text"] as? String,
+                let ids = object["ids"] as? [Int], let category = object["case"] as? String
+            else { return nil }
+            return GoldenCase(line: index + 1, category: category, text: text, ids: ids.map { TokenID($0) })
+        }
+    }()
+}
+
+@Suite("tiktoken goldens")
+struct GoldenTokenTests {
+    @Test("the golden file is present and complete")
+    func goldenFileLoads() {
+        #expect(GoldenCase.all.count == 383, "expected 383 cases in ../shared/golden/gpt2-tokens.jsonl")
+    }
+
+    @Test("encode_ordinary matches tiktoken", arguments: GoldenCase.all)
+    func matchesTiktoken(_ golden: GoldenCase) {
+        #expect(gpt2.encodeOrdinary(golden.text) == golden.ids)
+    }
+
+    @Test("decode gives the text back", arguments: GoldenCase.all)
+    func decodesBack(_ golden: GoldenCase) throws {
+        #expect(try gpt2.decode(golden.ids) == Array(golden.text.utf8))
+    }
+
+    @Test("the-verdict gives the book's 5,145 ids")
+    func verdict() throws {
+        let text = try String(contentsOf: Fixtures.shared("corpus/the-verdict.txt"), encoding: .utf8)
+        let golden = try #require(try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
+        let ids = try #require(golden["token_ids"] as? [Int])
+        let encoded = gpt2.encodeOrdinary(text)
+        #expect(encoded.count == 5145)
+        #expect(encoded == ids.map { TokenID($0) })
+    }
+}
