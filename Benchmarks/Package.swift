@@ -1,0 +1,18 @@
+// swift-tools-version: 6.2
+// Benchmarks live in their own package so the main package's build (and CI) stays lean.
+import PackageDescription
+
+let package = Package(
+    name: "sluice-benchmarks",
+    dependencies: [.package(name: "sluice", path: "..")],
+    targets: [
+        .executableTarget(
+            name: "TokenizerBenchmark",
+            dependencies: [.product(name: "SluiceBPE", package: "sluice")],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        )
+    ]
+)

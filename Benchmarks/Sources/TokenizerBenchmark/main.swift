@@ -1,0 +1,50 @@
+// Times SluiceBPE on a directory of UTF-8 documents (every regular file, sorted by path),
+// the way tokenizer_bench.py times tiktoken and HF tokenizers on the same files.
+//
+// Usage: TokenizerBenchmark VOCAB CORPUS_DIR THREADS REPEATS [IDS_OUT]
+// Prints one JSON line: bytes, tokens, best and median seconds. IDS_OUT receives every id as
+// little-endian uint32, documents in order, for the equality check.
+import Dispatch
+import Foundation
+import SluiceBPE
+
+let arguments = CommandLine.arguments
+guard arguments.count >= 5, let threads = Int(arguments[3]), let repeats = Int(arguments[4]) else {
+    FileHandle.standardError.write(Data("usage: TokenizerBenchmark VOCAB CORPUS_DIR THREADS REPEATS [IDS_OUT]\n".utf8))
+    exit(2)
+}
+let encoder = try BPEEncoder(vocabulary: Vocabulary.load(tiktokenFile: arguments[1]))
+let corpus = URL(fileURLWithPath: arguments[2])
+let files = try FileManager.default.subpathsOfDirectory(atPath: corpus.path)
+    .filter { !$0.hasPrefix(".") }
+    .sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+var documents: [[UInt8]] = []
+for file in files {
+    var isDirectory: ObjCBool = false
+    let path = corpus.appendingPathComponent(file).path
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+        documents.append([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))))
+    }
+}
+let byteCount = documents.reduce(0) { $0 + $1.count }
+
+var seconds: [Double] = []
+var result: [[TokenID]] = []
+for _ in 0..<repeats {
+    let start = DispatchTime.now().uptimeNanoseconds
+    result = encoder.encodeOrdinaryBatch(documents, threadCount: threads)
+    seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+}
+seconds.sort()
+let tokenCount = result.reduce(0) { $0 + $1.count }
+if arguments.count >= 6 {
+    var bytes = [UInt8]()
+    bytes.reserveCapacity(tokenCount * 4)
+    for ids in result {
+        for id in ids { withUnsafeBytes(of: id.littleEndian) { bytes.append(contentsOf: $0) } }
+    }
+    try Data(bytes).write(to: URL(fileURLWithPath: arguments[5]))
+}
+print(
+    "{\"documents\": \(documents.count), \"bytes\": \(byteCount), \"tokens\": \(tokenCount), "
+        + "\"best_seconds\": \(seconds[0]), \"median_seconds\": \(seconds[seconds.count / 2])}")
