@@ -42,6 +42,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceConfig",
+            dependencies: ["SluiceIO"],
             swiftSettings: strictSettings
         ),
         .target(
@@ -54,7 +55,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceIngest",
-            dependencies: ["CSluiceArchive", "SluiceIO"],
+            dependencies: ["CSluiceArchive", "SluiceConfig", "SluiceIO"],
             swiftSettings: strictSettings
         ),
         .target(

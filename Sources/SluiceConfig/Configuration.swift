@@ -1,0 +1,228 @@
+import Foundation
+import SluiceIO
+
+/// How invalid UTF-8 in a document is handled.
+public enum InvalidUTF8Policy: String, Sendable { case replace, skip, fail }
+/// What a bad input (corrupt archive, malformed JSONL line, unreadable file) does to the run.
+public enum BadInputPolicy: String, Sendable { case skip, fail }
+
+/// The `ingest` section.
+public struct IngestSettings: Sendable, Equatable {
+    public var textField = "text"
+    public var invalidUTF8 = InvalidUTF8Policy.replace
+    public var onBadInput = BadInputPolicy.skip
+    public var maxDocumentBytes = 268_435_456
+    public var maxInputBytes = 17_179_869_184
+    public var decodeUTF16 = true
+    public var normalizeNewlines = false
+    public var stripNulBytes = false
+    public var readNestedArchives = true
+    public var partBytes = 67_108_864
+
+    public init() {}
+}
+
+/// The `tokenizer` section, paths already resolved against the config's directory.
+public struct TokenizerSettings: Sendable, Equatable {
+    public var vocab: String
+    public var merges: String?
+    public var specialTokens: [String: UInt32]
+    public var documentSeparator: String?
+}
+
+/// The `window` section.
+public struct WindowSettings: Sendable, Equatable {
+    public enum Shuffle: Sendable, Equatable { case none, seeded, torch }
+    public var maxLength: Int
+    public var stride: Int
+    public var batchSize: Int
+    public var shuffle: Shuffle
+    public var seed: UInt64
+    public var dropLast: Bool
+    public var crossDocument: Bool
+}
+
+/// The `embedding` section.
+public struct EmbeddingSettings: Sendable, Equatable {
+    public var outputDim: Int
+    public var vocabSize: Int?
+    public var contextLength: Int?
+    public var initializer: String
+    public var seed: UInt64
+    public var torchKernel: String
+    public var dtype: String
+    public var pretrained: String?
+}
+
+/// A decoded, validated config (format 1) with every default filled in.
+public struct Configuration: Sendable {
+    /// The config file, as given.
+    public var file: String
+    /// Relative paths in the config resolve against this directory.
+    public var baseDirectory: String
+    public var inputs: [String]
+    public var output: String
+    public var workers: Int?
+    public var retries: Int
+    public var ingest: IngestSettings
+    public var tokenizer: TokenizerSettings?
+    public var window: WindowSettings?
+    public var embedding: EmbeddingSettings?
+    public var shardTargetBytes: Int
+    /// The config with every default filled in, in spec order; stored in the manifest.
+    public var resolved: JSONNode
+    /// SHA-256 of `resolved.serialized()`.
+    public var resolvedSHA256: String
+
+    /// Reads and validates a config file.
+    /// - Throws: `ConfigError` listing every problem with its JSON path, line and column.
+    public static func load(file: String) throws(ConfigError) -> Configuration {
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
+        } catch {
+            throw ConfigError(file: file, issues: [ConfigIssue(path: "", message: "cannot read the config: \(error.localizedDescription)")])
+        }
+        let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
+        return try decode(bytes, file: file, baseDirectory: base)
+    }
+
+    /// Validates config text; `file` names it in errors, `baseDirectory` anchors relative paths.
+    public static func decode(_ bytes: [UInt8], file: String, baseDirectory: String) throws(ConfigError) -> Configuration {
+        let node: JSONNode
+        do {
+            node = try JSONNode.parse(bytes)
+        } catch {
+            throw ConfigError(
+                file: file, issues: [ConfigIssue(path: "", line: error.line, column: error.column, message: "invalid JSON: \(error.message)")])
+        }
+        var decoder = ConfigDecoder()
+        let resolved = decoder.resolve(node, as: .object(ConfigSpec.root), path: "")
+        guard decoder.issues.isEmpty else { throw ConfigError(file: file, issues: decoder.issues) }
+        var configuration = Configuration(resolved: resolved, file: file, baseDirectory: baseDirectory)
+        let crossIssues = configuration.crossFieldIssues(original: node)
+        guard crossIssues.isEmpty else { throw ConfigError(file: file, issues: crossIssues) }
+        configuration.resolvedSHA256 = SHA256Hasher.hex(Array(resolved.serialized().utf8))
+        return configuration
+    }
+
+    /// Resolves `path` against the config's directory (absolute paths stay as they are).
+    public func resolvePath(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: baseDirectory).appendingPathComponent(path).standardized.path
+    }
+
+    // MARK: - From the validated tree
+
+    private init(resolved node: JSONNode, file: String, baseDirectory: String) {
+        self.file = file
+        self.baseDirectory = baseDirectory
+        self.resolved = node
+        self.resolvedSHA256 = ""
+        inputs = node["inputs"].flatMap(Self.strings) ?? []
+        output = node["output"]?.string ?? "out"
+        workers = node["workers"].flatMap(Self.int)
+        retries = node["retries"].flatMap(Self.int) ?? 2
+        shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 268_435_456
+
+        var ingest = IngestSettings()
+        if let section = node["ingest"] {
+            ingest.textField = section["text_field"]?.string ?? ingest.textField
+            ingest.invalidUTF8 = section["invalid_utf8"]?.string.flatMap(InvalidUTF8Policy.init) ?? ingest.invalidUTF8
+            ingest.onBadInput = section["on_bad_input"]?.string.flatMap(BadInputPolicy.init) ?? ingest.onBadInput
+            ingest.maxDocumentBytes = section["max_document_bytes"].flatMap(Self.int) ?? ingest.maxDocumentBytes
+            ingest.maxInputBytes = section["max_input_bytes"].flatMap(Self.int) ?? ingest.maxInputBytes
+            ingest.decodeUTF16 = section["utf16"]?.string != "reject"
+            ingest.normalizeNewlines = section["newlines"]?.string == "lf"
+            ingest.stripNulBytes = section["nul_bytes"]?.string == "strip"
+            ingest.readNestedArchives = section["nested_archives"]?.string != "skip"
+            ingest.partBytes = section["part_bytes"].flatMap(Self.int) ?? ingest.partBytes
+        }
+        self.ingest = ingest
+
+        if let section = node["tokenizer"], section.members != nil {
+            var special: [String: UInt32] = [:]
+            for member in section["special_tokens"]?.members ?? [] {
+                if let id = Self.int(member.value) { special[member.key] = UInt32(id) }
+            }
+            tokenizer = TokenizerSettings(
+                vocab: section["vocab"]?.string ?? "",
+                merges: section["merges"]?.string,
+                specialTokens: special,
+                documentSeparator: section["document_separator"]?.string)
+        }
+        if let section = node["window"], section.members != nil {
+            let shuffle: WindowSettings.Shuffle
+            switch section["shuffle"]?.value {
+            case .bool(true)?: shuffle = .seeded
+            case .string?: shuffle = .torch
+            default: shuffle = .none
+            }
+            window = WindowSettings(
+                maxLength: section["max_length"].flatMap(Self.int) ?? 256,
+                stride: section["stride"].flatMap(Self.int) ?? 128,
+                batchSize: section["batch_size"].flatMap(Self.int) ?? 4,
+                shuffle: shuffle,
+                seed: UInt64(section["seed"].flatMap(Self.int) ?? 123),
+                dropLast: section["drop_last"]?.value != .bool(false),
+                crossDocument: section["cross_document"]?.value != .bool(false))
+        }
+        if let section = node["embedding"], section.members != nil {
+            embedding = EmbeddingSettings(
+                outputDim: section["output_dim"].flatMap(Self.int) ?? 256,
+                vocabSize: section["vocab_size"].flatMap(Self.int),
+                contextLength: section["context_length"].flatMap(Self.int),
+                initializer: section["init"]?.string ?? "torch",
+                seed: UInt64(section["seed"].flatMap(Self.int) ?? 123),
+                torchKernel: section["torch_kernel"]?.string ?? "avx2",
+                dtype: section["dtype"]?.string ?? "float32",
+                pretrained: section["pretrained"]?.string)
+        }
+    }
+
+    private static func int(_ node: JSONNode) -> Int? {
+        if case .integer(let value) = node.value { return Int(value) }
+        return nil
+    }
+
+    private static func strings(_ node: JSONNode) -> [String]? {
+        if case .array(let items) = node.value { return items.compactMap(\.string) }
+        return nil
+    }
+
+    /// Rules that span several keys, which JSON Schema cannot state (docs/CONFIG.md lists them).
+    private func crossFieldIssues(original: JSONNode) -> [ConfigIssue] {
+        var issues: [ConfigIssue] = []
+        func issue(_ path: String, _ message: String) {
+            let parts = path.split(separator: ".").map(String.init)
+            var node: JSONNode? = original
+            for part in parts { node = node?[part] ?? node }
+            issues.append(ConfigIssue(path: path, line: node?.line, column: node?.column, message: message))
+        }
+        if let tokenizer {
+            if let separator = tokenizer.documentSeparator, tokenizer.specialTokens[separator] == nil {
+                issue(
+                    "tokenizer.document_separator",
+                    "\"\(separator)\" is not one of tokenizer.special_tokens; add it there with its id, or set null")
+            }
+            var seen: [UInt32: String] = [:]
+            for (name, id) in tokenizer.specialTokens.sorted(by: { $0.key < $1.key }) {
+                if let other = seen[id] { issue("tokenizer.special_tokens", "\"\(name)\" and \"\(other)\" share id \(id)") }
+                seen[id] = name
+                if name.isEmpty { issue("tokenizer.special_tokens", "a special token cannot be the empty string") }
+            }
+        }
+        if window != nil && tokenizer == nil {
+            issue("window", "windows need token ids: add a \"tokenizer\" section")
+        }
+        if let embedding {
+            if window == nil { issue("embedding", "embeddings are made per window: add a \"window\" section") }
+            if let context = embedding.contextLength, let window, context < window.maxLength {
+                issue("embedding.context_length", "\(context) is shorter than window.max_length \(window.maxLength); every position needs a row")
+            }
+            if embedding.initializer == "pretrained" && embedding.pretrained == nil {
+                issue("embedding.pretrained", "init \"pretrained\" needs the safetensors file here")
+            }
+        }
+        return issues
+    }
+}

@@ -1,0 +1,426 @@
+/// A parsed JSON value that remembers where it was written, so that errors about a config
+/// key or a JSONL field can name the line and column.
+///
+/// Strings keep their raw UTF-8 bytes (escapes decoded): a JSONL document with invalid UTF-8
+/// reaches the ingest text policy unchanged instead of being silently repaired here.
+public struct JSONNode: Sendable, Equatable {
+    public indirect enum Value: Sendable, Equatable {
+        case null
+        case bool(Bool)
+        case integer(Int64)
+        case number(Double)
+        case string([UInt8])
+        case array([JSONNode])
+        /// Members in the order written; keys are unique (duplicates are a parse error).
+        case object([(key: String, value: JSONNode)])
+
+        public static func == (lhs: Value, rhs: Value) -> Bool {
+            switch (lhs, rhs) {
+            case (.null, .null): return true
+            case (.bool(let a), .bool(let b)): return a == b
+            case (.integer(let a), .integer(let b)): return a == b
+            case (.number(let a), .number(let b)): return a == b
+            case (.string(let a), .string(let b)): return a == b
+            case (.array(let a), .array(let b)): return a == b
+            case (.object(let a), .object(let b)):
+                return a.count == b.count && zip(a, b).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+            default: return false
+            }
+        }
+    }
+
+    public var value: Value
+    /// 1-based line and column (in bytes) of the value's first character.
+    public var line: Int
+    public var column: Int
+
+    public init(_ value: Value, line: Int = 0, column: Int = 0) {
+        self.value = value
+        self.line = line
+        self.column = column
+    }
+
+    public var string: String? {
+        if case .string(let bytes) = value { return String(decoding: bytes, as: UTF8.self) }
+        return nil
+    }
+
+    public var members: [(key: String, value: JSONNode)]? {
+        if case .object(let members) = value { return members }
+        return nil
+    }
+
+    public subscript(key: String) -> JSONNode? {
+        members?.first { $0.key == key }?.value
+    }
+
+    /// "string", "integer", "number", … — how errors name a value's type.
+    public var typeName: String {
+        switch value {
+        case .null: "null"
+        case .bool: "boolean"
+        case .integer: "integer"
+        case .number: "number"
+        case .string: "string"
+        case .array: "array"
+        case .object: "object"
+        }
+    }
+}
+
+// MARK: - Parsing
+
+/// A JSON syntax error with its position.
+public struct JSONSyntaxError: Error, Sendable, CustomStringConvertible {
+    public var line: Int
+    public var column: Int
+    public var message: String
+    public var description: String { "line \(line), column \(column): \(message)" }
+}
+
+extension JSONNode {
+    /// Parses one JSON document (RFC 8259, strictly: no comments, trailing commas, NaN or
+    /// duplicate keys). Lone surrogate escapes become U+FFFD and are counted.
+    public static func parse(_ bytes: [UInt8]) throws(JSONSyntaxError) -> JSONNode {
+        var parser = JSONParser(bytes: bytes)
+        return try parser.parseDocument()
+    }
+
+    /// Like `parse`, also returning how many lone surrogate escapes were replaced by U+FFFD.
+    public static func parseCountingRepairs(_ bytes: ArraySlice<UInt8>) throws(JSONSyntaxError) -> (JSONNode, Int) {
+        var parser = JSONParser(bytes: Array(bytes))
+        let node = try parser.parseDocument()
+        return (node, parser.repairedSurrogates)
+    }
+}
+
+struct JSONParser {
+    let bytes: [UInt8]
+    var index = 0
+    var line = 1
+    var lineStart = 0
+    var depth = 0
+    var repairedSurrogates = 0
+    static let maximumDepth = 512
+
+    init(bytes: [UInt8]) { self.bytes = bytes }
+
+    var column: Int { index - lineStart + 1 }
+
+    func error(_ message: String) -> JSONSyntaxError {
+        JSONSyntaxError(line: line, column: column, message: message)
+    }
+
+    mutating func parseDocument() throws(JSONSyntaxError) -> JSONNode {
+        skipWhitespace()
+        let node = try parseValue()
+        skipWhitespace()
+        guard index == bytes.count else { throw error("unexpected \(describeNext()) after the JSON value") }
+        return node
+    }
+
+    mutating func skipWhitespace() {
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x20, 0x09, 0x0D: index += 1
+            case 0x0A:
+                index += 1
+                line += 1
+                lineStart = index
+            default: return
+            }
+        }
+    }
+
+    func describeNext() -> String {
+        guard index < bytes.count else { return "end of input" }
+        let byte = bytes[index]
+        if byte >= 0x21 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
+        return "byte 0x\(String(byte, radix: 16))"
+    }
+
+    mutating func parseValue() throws(JSONSyntaxError) -> JSONNode {
+        guard index < bytes.count else { throw error("expected a value, got end of input") }
+        let (startLine, startColumn) = (line, column)
+        func node(_ value: JSONNode.Value) -> JSONNode { JSONNode(value, line: startLine, column: startColumn) }
+        switch bytes[index] {
+        case UInt8(ascii: "{"): return node(try parseObject())
+        case UInt8(ascii: "["): return node(try parseArray())
+        case UInt8(ascii: "\""): return node(.string(try parseString()))
+        case UInt8(ascii: "t"): try expectLiteral("true"); return node(.bool(true))
+        case UInt8(ascii: "f"): try expectLiteral("false"); return node(.bool(false))
+        case UInt8(ascii: "n"): try expectLiteral("null"); return node(.null)
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return node(try parseNumber())
+        default: throw error("expected a value, got \(describeNext())")
+        }
+    }
+
+    mutating func expectLiteral(_ literal: String) throws(JSONSyntaxError) {
+        let expected = Array(literal.utf8)
+        guard index + expected.count <= bytes.count, bytes[index..<index + expected.count].elementsEqual(expected) else {
+            throw error("expected \(literal)")
+        }
+        index += expected.count
+    }
+
+    mutating func enter() throws(JSONSyntaxError) {
+        depth += 1
+        if depth > Self.maximumDepth { throw error("nesting deeper than \(Self.maximumDepth) levels") }
+    }
+
+    mutating func parseObject() throws(JSONSyntaxError) -> JSONNode.Value {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var members: [(key: String, value: JSONNode)] = []
+        var seen = Set<String>()
+        skipWhitespace()
+        if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
+            index += 1
+            return .object(members)
+        }
+        while true {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                throw error("expected a quoted key, got \(describeNext())")
+            }
+            let (keyLine, keyColumn) = (line, column)
+            let key = String(decoding: try parseString(), as: UTF8.self)
+            guard seen.insert(key).inserted else {
+                throw JSONSyntaxError(line: keyLine, column: keyColumn, message: "duplicate key \"\(key)\"")
+            }
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                throw error("expected ':' after key \"\(key)\", got \(describeNext())")
+            }
+            index += 1
+            skipWhitespace()
+            members.append((key, try parseValue()))
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated object: expected ',' or '}'") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                skipWhitespace()
+                if index < bytes.count && bytes[index] == UInt8(ascii: "}") { throw error("trailing comma before '}'") }
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") {
+                index += 1
+                return .object(members)
+            }
+            throw error("expected ',' or '}', got \(describeNext())")
+        }
+    }
+
+    mutating func parseArray() throws(JSONSyntaxError) -> JSONNode.Value {
+        try enter()
+        defer { depth -= 1 }
+        index += 1
+        var items: [JSONNode] = []
+        skipWhitespace()
+        if index < bytes.count && bytes[index] == UInt8(ascii: "]") {
+            index += 1
+            return .array(items)
+        }
+        while true {
+            skipWhitespace()
+            items.append(try parseValue())
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unterminated array: expected ',' or ']'") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                skipWhitespace()
+                if index < bytes.count && bytes[index] == UInt8(ascii: "]") { throw error("trailing comma before ']'") }
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "]") {
+                index += 1
+                return .array(items)
+            }
+            throw error("expected ',' or ']', got \(describeNext())")
+        }
+    }
+
+    mutating func parseString() throws(JSONSyntaxError) -> [UInt8] {
+        index += 1
+        var result: [UInt8] = []
+        var runStart = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                result.append(contentsOf: bytes[runStart..<index])
+                index += 1
+                return result
+            }
+            if byte < 0x20 { throw error("control character 0x\(String(byte, radix: 16)) inside a string must be escaped") }
+            if byte == UInt8(ascii: "\\") {
+                result.append(contentsOf: bytes[runStart..<index])
+                try parseEscape(into: &result)
+                runStart = index
+                continue
+            }
+            index += 1
+        }
+        throw error("unterminated string")
+    }
+
+    mutating func parseEscape(into result: inout [UInt8]) throws(JSONSyntaxError) {
+        index += 1
+        guard index < bytes.count else { throw error("unterminated escape") }
+        let escape = bytes[index]
+        index += 1
+        switch escape {
+        case UInt8(ascii: "\""): result.append(0x22)
+        case UInt8(ascii: "\\"): result.append(0x5C)
+        case UInt8(ascii: "/"): result.append(0x2F)
+        case UInt8(ascii: "b"): result.append(0x08)
+        case UInt8(ascii: "f"): result.append(0x0C)
+        case UInt8(ascii: "n"): result.append(0x0A)
+        case UInt8(ascii: "r"): result.append(0x0D)
+        case UInt8(ascii: "t"): result.append(0x09)
+        case UInt8(ascii: "u"):
+            var value = try parseHex4()
+            if (0xD800...0xDBFF).contains(value) {
+                if index + 1 < bytes.count && bytes[index] == UInt8(ascii: "\\") && bytes[index + 1] == UInt8(ascii: "u") {
+                    let save = index
+                    index += 2
+                    let low = try parseHex4()
+                    if (0xDC00...0xDFFF).contains(low) {
+                        value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+                    } else {
+                        index = save
+                        value = 0xFFFD
+                        repairedSurrogates += 1
+                    }
+                } else {
+                    value = 0xFFFD
+                    repairedSurrogates += 1
+                }
+            } else if (0xDC00...0xDFFF).contains(value) {
+                value = 0xFFFD
+                repairedSurrogates += 1
+            }
+            if let scalar = Unicode.Scalar(value) { result.append(contentsOf: Array(String(Character(scalar)).utf8)) }
+        default:
+            index -= 1
+            throw error("invalid escape \\\(describeNext())")
+        }
+    }
+
+    mutating func parseHex4() throws(JSONSyntaxError) -> UInt32 {
+        guard index + 4 <= bytes.count else { throw error("\\u needs four hex digits") }
+        var value: UInt32 = 0
+        for _ in 0..<4 {
+            let byte = bytes[index]
+            let digit: UInt32
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = UInt32(byte - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = UInt32(byte - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = UInt32(byte - UInt8(ascii: "A") + 10)
+            default: throw error("\\u needs four hex digits, got \(describeNext())")
+            }
+            value = value << 4 | digit
+            index += 1
+        }
+        return value
+    }
+
+    mutating func parseNumber() throws(JSONSyntaxError) -> JSONNode.Value {
+        let start = index
+        if bytes[index] == UInt8(ascii: "-") { index += 1 }
+        func digits() -> Int {
+            let begin = index
+            while index < bytes.count && (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[index]) { index += 1 }
+            return index - begin
+        }
+        let integerStart = index
+        let integerDigits = digits()
+        guard integerDigits > 0 else { throw error("expected digits in number") }
+        if integerDigits > 1 && bytes[integerStart] == UInt8(ascii: "0") { throw error("leading zeros are not allowed in numbers") }
+        var isInteger = true
+        if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
+            index += 1
+            isInteger = false
+            guard digits() > 0 else { throw error("expected digits after the decimal point") }
+        }
+        if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
+            index += 1
+            isInteger = false
+            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
+            guard digits() > 0 else { throw error("expected digits in the exponent") }
+        }
+        let text = String(decoding: bytes[start..<index], as: UTF8.self)
+        if isInteger, let value = Int64(text) { return .integer(value) }
+        guard let value = Double(text), value.isFinite else { throw error("number \(text) is out of range") }
+        return .number(value)
+    }
+}
+
+// MARK: - Writing
+
+extension JSONNode {
+    /// Serializes deterministically: members in stored order, 2-space indentation when
+    /// `pretty`, shortest round-trip doubles, non-ASCII written as UTF-8.
+    public func serialized(pretty: Bool = true) -> String {
+        var output = ""
+        write(to: &output, indent: 0, pretty: pretty)
+        return output
+    }
+
+    private func write(to output: inout String, indent: Int, pretty: Bool) {
+        let newline = pretty ? "\n" : ""
+        let pad = pretty ? String(repeating: "  ", count: indent + 1) : ""
+        let closePad = pretty ? String(repeating: "  ", count: indent) : ""
+        switch value {
+        case .null: output += "null"
+        case .bool(let value): output += value ? "true" : "false"
+        case .integer(let value): output += String(value)
+        case .number(let value):
+            output += value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) + ".0" : "\(value)"
+        case .string(let bytes): output += Self.quoted(String(decoding: bytes, as: UTF8.self))
+        case .array(let items):
+            if items.isEmpty {
+                output += "[]"
+                return
+            }
+            output += "[" + newline
+            for (offset, item) in items.enumerated() {
+                output += pad
+                item.write(to: &output, indent: indent + 1, pretty: pretty)
+                output += (offset == items.count - 1 ? "" : ",") + newline
+            }
+            output += closePad + "]"
+        case .object(let members):
+            if members.isEmpty {
+                output += "{}"
+                return
+            }
+            output += "{" + newline
+            for (offset, member) in members.enumerated() {
+                output += pad + Self.quoted(member.key) + (pretty ? ": " : ":")
+                member.value.write(to: &output, indent: indent + 1, pretty: pretty)
+                output += (offset == members.count - 1 ? "" : ",") + newline
+            }
+            output += closePad + "}"
+        }
+    }
+
+    /// A JSON string literal for `text`.
+    public static func quoted(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
+                let hex = String(scalar.value, radix: 16)
+                result += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import SluiceIO
+
+/// A docs part: one LZ4 frame holding documents as records of a little-endian UInt64 byte
+/// length followed by that many bytes of UTF-8 text (docs/FORMATS.md).
+public enum DocsPart {
+    public static let formatName = "sluice.docs.v1"
+
+    /// The sidecar written beside each part (`part-NNNNN.json`).
+    public struct Sidecar: Codable, Sendable, Equatable {
+        public var format = DocsPart.formatName
+        public var part: Int
+        /// Input names, in the order read.
+        public var inputs: [String]
+        public var documents: Int
+        /// Bytes of document text (without the length prefixes).
+        public var documentBytes: Int
+        /// Size and SHA-256 of the `.lz4` file itself.
+        public var fileBytes: Int
+        public var sha256: String
+        public var report: IngestReport
+
+        public init(
+            part: Int, inputs: [String], documents: Int, documentBytes: Int, fileBytes: Int, sha256: String, report: IngestReport
+        ) {
+            self.part = part
+            self.inputs = inputs
+            self.documents = documents
+            self.documentBytes = documentBytes
+            self.fileBytes = fileBytes
+            self.sha256 = sha256
+            self.report = report
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case format, part, inputs, documents
+            case documentBytes = "document_bytes"
+            case fileBytes = "file_bytes"
+            case sha256, report
+        }
+    }
+
+    /// Streams documents into a part file.
+    public final class Writer {
+        private let frame: LZ4FrameWriter
+        public private(set) var documentCount = 0
+        public private(set) var documentBytes = 0
+
+        public init(path: String) throws(IOError) {
+            frame = try LZ4FrameWriter(path: path)
+        }
+
+        public func append(_ document: [UInt8]) throws(IOError) {
+            var length = UInt64(document.count).littleEndian
+            var failure: IOError?
+            withUnsafeBytes(of: &length) { header in
+                do throws(IOError) { try frame.write(header) } catch { failure = error }
+            }
+            if let failure { throw failure }
+            try frame.write(document)
+            documentCount += 1
+            documentBytes += document.count
+        }
+
+        public func finish() throws(IOError) -> (sha256: String, byteCount: Int) {
+            try frame.finish()
+        }
+    }
+
+    /// Reads a part's documents in order, one at a time.
+    public final class Reader {
+        private let frame: LZ4FrameReader
+        private var pending: [UInt8] = []
+        private var pendingStart = 0
+        public let path: String
+
+        public init(path: String) throws(IOError) {
+            self.path = path
+            frame = try LZ4FrameReader(path: path)
+        }
+
+        /// The next document, or nil after the last.
+        public func next() throws(IOError) -> [UInt8]? {
+            guard let header = try take(8, allowEnd: true) else { return nil }
+            var length: UInt64 = 0
+            for (index, byte) in header.enumerated() { length |= UInt64(byte) << (8 * UInt64(index)) }
+            guard length < 1 << 40 else {
+                throw IOError(.decompression, path: path, "document length \(length) is implausible; the part is corrupt — re-run ingest")
+            }
+            return try take(Int(length), allowEnd: false)
+        }
+
+        private func take(_ count: Int, allowEnd: Bool) throws(IOError) -> [UInt8]? {
+            while pending.count - pendingStart < count {
+                guard let chunk = try frame.nextChunk() else {
+                    if allowEnd && pending.count == pendingStart { return nil }
+                    throw IOError(.truncated, path: path, "the part ends inside a document; re-run ingest")
+                }
+                if pendingStart > 0 {
+                    pending.removeFirst(pendingStart)
+                    pendingStart = 0
+                }
+                pending.append(contentsOf: chunk)
+            }
+            let result = Array(pending[pendingStart..<pendingStart + count])
+            pendingStart += count
+            return result
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One input file after expansion: where to open it, how to name it, its size on disk.
+public struct InputFile: Sendable, Equatable, Codable {
+    /// The path to open (resolved against the config directory).
+    public var path: String
+    /// The name used in reports and sidecars: relative to the config directory when the file
+    /// is under it, so outputs do not depend on where the checkout lives.
+    public var name: String
+    public var byteCount: Int
+
+    public init(path: String, name: String? = nil, byteCount: Int) {
+        self.path = path
+        self.name = name ?? path
+        self.byteCount = byteCount
+    }
+}
+
+/// Expands config `inputs` (files, directories, glob patterns) into a sorted list of files.
+///
+/// Directories are walked recursively; names starting with "." are not inputs. The result is
+/// sorted by path bytes and free of duplicates, so it never depends on directory-listing
+/// order. A pattern or path that names nothing is an error, not an empty corpus.
+public enum InputResolver {
+    /// - Parameters:
+    ///   - patterns: paths or glob patterns, already resolved against `baseDirectory`.
+    ///   - baseDirectory: names of files under it are given relative to it.
+    public static func expand(_ patterns: [String], baseDirectory: String? = nil) throws(IngestError) -> [InputFile] {
+        var paths = Set<String>()
+        for pattern in patterns {
+            let matches = try expandOne(pattern)
+            guard !matches.isEmpty else {
+                throw IngestError(.noInput, file: pattern, "no input file here (not a file, a directory with files, or a matching pattern); check the path in \"inputs\"")
+            }
+            paths.formUnion(matches)
+        }
+        var files: [InputFile] = []
+        for path in paths {
+            var info = stat()
+            let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+            var name = path
+            if let base = baseDirectory.map({ $0.hasSuffix("/") ? $0 : $0 + "/" }), path.hasPrefix(base) {
+                name = String(path.dropFirst(base.count))
+            }
+            files.append(InputFile(path: path, name: name, byteCount: size))
+        }
+        return files.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+    }
+
+    static func expandOne(_ pattern: String) throws(IngestError) -> [String] {
+        if pattern.contains(where: { "*?[".contains($0) }) {
+            var results: [String] = []
+            for match in glob(pattern) { results.append(contentsOf: try expandOne(match)) }
+            return results
+        }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: pattern, isDirectory: &isDirectory) else {
+            throw IngestError(.noInput, file: pattern, "does not exist; check the path in \"inputs\" (relative paths start at the config file's directory)")
+        }
+        guard isDirectory.boolValue else { return [pattern] }
+        return walk(pattern)
+    }
+
+    static func walk(_ directory: String) -> [String] {
+        var results: [String] = []
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        for entry in entries where !entry.hasPrefix(".") {
+            let path = directory.hasSuffix("/") ? directory + entry : directory + "/" + entry
+            var info = stat()
+            guard stat(path, &info) == 0 else { continue }
+            switch info.st_mode & S_IFMT {
+            case S_IFDIR:
+                var linkInfo = stat()
+                // A symlinked directory could loop; only real directories are walked.
+                if lstat(path, &linkInfo) == 0 && linkInfo.st_mode & S_IFMT == S_IFDIR { results.append(contentsOf: walk(path)) }
+            case S_IFREG: results.append(path)
+            default: continue
+            }
+        }
+        return results
+    }
+
+    static func glob(_ pattern: String) -> [String] {
+        var result = glob_t()
+        defer { globfree(&result) }
+        guard Glibc.glob(pattern, 0, nil, &result) == 0 else { return [] }
+        var matches: [String] = []
+        for index in 0..<Int(result.gl_pathc) {
+            if let path = result.gl_pathv[index] { matches.append(String(cString: path)) }
+        }
+        return matches
+    }
+}

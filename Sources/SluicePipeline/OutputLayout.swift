@@ -1,0 +1,33 @@
+import Foundation
+
+/// Where everything lives under the output directory (docs/FORMATS.md).
+public struct OutputLayout: Sendable {
+    public let root: String
+
+    public init(root: String) { self.root = root }
+
+    public var docsDirectory: String { root + "/docs" }
+    public var tokensDirectory: String { root + "/tokens" }
+    public var workDirectory: String { root + "/_work" }
+    public var runRecord: String { workDirectory + "/run.json" }
+    public var report: String { root + "/report.json" }
+
+    public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }
+    public func docsSidecar(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".json" }
+    public func tokensPart(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".lz4" }
+    public func tokensDocumentLengths(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".doc-tokens.lz4" }
+    public func tokensSidecar(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".json" }
+}
+
+/// Deterministic JSON for everything Sluice writes: sorted keys, 2-space indent, final newline.
+public enum StableJSON {
+    public static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return [UInt8](try encoder.encode(value)) + [0x0A]
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        try JSONDecoder().decode(type, from: Data(contentsOf: URL(fileURLWithPath: path)))
+    }
+}

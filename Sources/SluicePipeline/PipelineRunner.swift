@@ -1,0 +1,192 @@
+import Dispatch
+import Foundation
+import SluiceBPE
+import SluiceConfig
+import SluiceIO
+import SluiceIngest
+import Synchronization
+
+/// Runs a config's stages into its output directory, resuming finished tasks.
+///
+/// Tasks run in this process on up to `workers` threads; each writes only its own files, so
+/// the output does not depend on the worker count or on timing. (The multi-process executor
+/// of DESIGN.md replaces this loop; the task functions and files stay the same.)
+public struct PipelineRunner {
+    public struct Options: Sendable {
+        public var outputOverride: String?
+        public var workersOverride: Int?
+        /// Exit non-zero when anything was skipped.
+        public var strict = false
+        /// Start over in an output directory made with a different config.
+        public var force = false
+        public init() {}
+    }
+
+    /// What a run did, for the summary and `report.json`.
+    public struct Summary: Codable, Sendable {
+        public var format = "sluice.report.v1"
+        public var configSHA256: String
+        public var stages: [String]
+        public var ingest: IngestReport
+        public var docsParts: Int
+        public var tokens: Int?
+        public var tokensParts: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case format
+            case configSHA256 = "config_sha256"
+            case stages, ingest
+            case docsParts = "docs_parts"
+            case tokens
+            case tokensParts = "tokens_parts"
+        }
+    }
+
+    public let configuration: Configuration
+    public let options: Options
+    public let layout: OutputLayout
+    /// Receives one line per finished task and stage.
+    public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+
+    public init(configuration: Configuration, options: Options) {
+        self.configuration = configuration
+        self.options = options
+        layout = OutputLayout(root: options.outputOverride ?? configuration.resolvePath(configuration.output))
+    }
+
+    public func run() throws -> Summary {
+        if configuration.window != nil || configuration.embedding != nil {
+            throw PipelineError(
+                "\(configuration.file): this build of sluice runs the ingest and tokenize stages; the window and embedding stages are not built yet. Remove the \"window\" and \"embedding\" sections (null) to run the stages before them.")
+        }
+        let encoder = try configuration.tokenizer.map(loadEncoder)
+        let separator: TokenID? = try configuration.tokenizer.flatMap { settings in
+            guard let name = settings.documentSeparator else { return nil }
+            guard let id = encoder?.specialTokens[name] else {
+                throw PipelineError("\(configuration.file): tokenizer.document_separator \"\(name)\" is not a special token")
+            }
+            return id
+        }
+        try prepareOutputDirectory()
+        let plan = try Plan(configuration: configuration)
+        let workers = max(1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        log("plan: \(plan.ingest.count) ingest task(s) over \(plan.ingest.reduce(0) { $0 + $1.inputs.count }) input file(s), \(workers) worker(s) → \(layout.root)")
+
+        let settings = configuration.ingest
+        let layout = self.layout
+        let log = self.log
+        let docs = try Self.parallel(plan.ingest, workers: workers) { task in
+            if let done = IngestStage.completed(task, layout: layout) {
+                log("ingest \(Plan.partName(task.part)): already done, \(done.documents) documents")
+                return done
+            }
+            let sidecar = try IngestStage.run(task, settings: settings, layout: layout)
+            log("ingest \(Plan.partName(task.part)): \(sidecar.documents) documents, \(sidecar.documentBytes) bytes, \(sidecar.report.skippedCount) skipped")
+            return sidecar
+        }
+        var report = IngestReport()
+        for sidecar in docs { report.merge(sidecar.report) }
+        var summary = Summary(
+            configSHA256: configuration.resolvedSHA256, stages: ["ingest"], ingest: report, docsParts: docs.count)
+
+        if let encoder {
+            let tokens = try Self.parallel(Array(docs.enumerated()), workers: workers) { part, source in
+                if let done = TokenizeStage.completed(part: part, source: source, layout: layout) {
+                    log("tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens")
+                    return done
+                }
+                let sidecar = try TokenizeStage.run(part: part, source: source, encoder: encoder, separator: separator, layout: layout)
+                log("tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens")
+                return sidecar
+            }
+            summary.stages.append("tokenize")
+            summary.tokensParts = tokens.count
+            // The stream drops the separator after the very last document.
+            let total = tokens.reduce(0) { $0 + $1.tokens }
+            summary.tokens = separator != nil && report.documents > 0 ? total - 1 : total
+        }
+        try AtomicFileWriter.write(try StableJSON.encode(summary), to: layout.report)
+        return summary
+    }
+
+    private func loadEncoder(_ settings: TokenizerSettings) throws -> BPEEncoder {
+        do {
+            return try BPEEncoder.load(
+                vocab: configuration.resolvePath(settings.vocab), merges: settings.merges.map(configuration.resolvePath),
+                specialTokens: settings.specialTokens)
+        } catch {
+            throw PipelineError("tokenizer: \(error)")
+        }
+    }
+
+    /// Record of which config made this directory: a different config never mixes its work in.
+    struct RunRecord: Codable, Equatable {
+        var format = "sluice.run.v1"
+        var configSHA256: String
+        enum CodingKeys: String, CodingKey {
+            case format
+            case configSHA256 = "config_sha256"
+        }
+    }
+
+    private func prepareOutputDirectory() throws {
+        let fileManager = FileManager.default
+        let record = RunRecord(configSHA256: configuration.resolvedSHA256)
+        var isDirectory: ObjCBool = false
+        if fileManager.fileExists(atPath: layout.root, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw PipelineError("\(layout.root) exists and is not a directory; choose another output") }
+            let contents = (try? fileManager.contentsOfDirectory(atPath: layout.root)) ?? []
+            if !contents.isEmpty {
+                guard let existing = try? StableJSON.decode(RunRecord.self, from: layout.runRecord) else {
+                    throw PipelineError(
+                        "\(layout.root) is not empty and was not made by sluice (no _work/run.json); sluice only writes into directories it created — choose another output or empty it")
+                }
+                if existing != record {
+                    guard options.force else {
+                        throw PipelineError(
+                            "\(layout.root) holds the output of a different config (config SHA-256 \(existing.configSHA256.prefix(12))…, now \(record.configSHA256.prefix(12))…); its work cannot be reused. Run with --force to start over, or choose another output")
+                    }
+                    for entry in ["docs", "tokens", "_work", "report.json"] {
+                        try? fileManager.removeItem(atPath: layout.root + "/" + entry)
+                    }
+                }
+            }
+        }
+        for directory in [layout.root, layout.workDirectory, layout.docsDirectory, layout.tokensDirectory] {
+            try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.runRecord)
+    }
+
+    /// Runs `body` over `items` on up to `workers` threads; results in item order. The first
+    /// error (in item order) is rethrown after every started item has finished.
+    static func parallel<Item: Sendable, Result: Sendable>(
+        _ items: [Item], workers: Int, _ body: @Sendable (Item) throws -> Result
+    ) throws -> [Result] {
+        let next = Atomic<Int>(0)
+        let outcomes = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
+        DispatchQueue.concurrentPerform(iterations: min(workers, max(1, items.count))) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < items.count else { return }
+                let outcome = Swift.Result { try body(items[index]) }
+                outcomes.withLock { $0[index] = outcome }
+                if case .failure = outcome { return }
+            }
+        }
+        return try outcomes.withLock { all in
+            var results: [Result] = []
+            for index in items.indices {
+                guard let outcome = all[index] else {
+                    // Not started: an earlier item failed and its thread stopped.
+                    if let failure = all.sorted(by: { $0.key < $1.key }).first(where: { if case .failure = $0.value { true } else { false } }) {
+                        _ = try failure.value.get()
+                    }
+                    throw PipelineError("internal: task \(index) did not run")
+                }
+                results.append(try outcome.get())
+            }
+            return results
+        }
+    }
+}

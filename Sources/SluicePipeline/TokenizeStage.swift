@@ -1,0 +1,108 @@
+import Foundation
+import SluiceBPE
+import SluiceConfig
+import SluiceIO
+import SluiceIngest
+
+/// The tokenize stage: one task turns one docs part into one tokens part.
+///
+/// A tokens part is an LZ4 frame of little-endian ids — UInt16 when every id the tokenizer
+/// can produce fits, else UInt32 — holding each document's ids followed by the separator id
+/// (when configured). The global token stream is the parts in order with the very last
+/// separator dropped, so separators sit exactly *between* documents. A second frame holds
+/// each document's token count (UInt32, separator not counted): document boundaries are
+/// recorded, never inferred from the separator id.
+public enum TokenizeStage {
+    public static let formatName = "sluice.tokens.v1"
+
+    public struct Sidecar: Codable, Sendable, Equatable {
+        public var format = TokenizeStage.formatName
+        public var part: Int
+        public var documents: Int
+        /// Ids in the part, separators included.
+        public var tokens: Int
+        /// 2 (UInt16) or 4 (UInt32), little-endian.
+        public var idBytes: Int
+        public var separatorID: UInt32?
+        public var fileBytes: Int
+        public var sha256: String
+        public var documentTokensFileBytes: Int
+        public var documentTokensSHA256: String
+        /// SHA-256 of the docs part this was made from.
+        public var sourceSHA256: String
+
+        enum CodingKeys: String, CodingKey {
+            case format, part, documents, tokens
+            case idBytes = "id_bytes"
+            case separatorID = "separator_id"
+            case fileBytes = "file_bytes"
+            case sha256
+            case documentTokensFileBytes = "document_tokens_file_bytes"
+            case documentTokensSHA256 = "document_tokens_sha256"
+            case sourceSHA256 = "source_sha256"
+        }
+    }
+
+    public static func run(part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout) throws -> Sidecar {
+        let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
+        let reader = try DocsPart.Reader(path: layout.docsPart(part))
+        let tokens = try LZ4FrameWriter(path: layout.tokensPart(part))
+        let lengths = try LZ4FrameWriter(path: layout.tokensDocumentLengths(part))
+        var ids: [TokenID] = []
+        var bytes: [UInt8] = []
+        var documents = 0
+        var tokenCount = 0
+        while let document = try reader.next() {
+            ids.removeAll(keepingCapacity: true)
+            encoder.encodeOrdinary(utf8: document, into: &ids)
+            var documentTokens = UInt32(ids.count).littleEndian
+            try withUnsafeBytes(of: &documentTokens) { try lengths.write($0) }
+            if let separator { ids.append(separator) }
+            Self.pack(ids, idBytes: idBytes, into: &bytes)
+            try tokens.write(bytes)
+            documents += 1
+            tokenCount += ids.count
+        }
+        guard documents == source.documents else {
+            throw PipelineError("\(layout.docsPart(part)): holds \(documents) documents but its sidecar says \(source.documents); re-run ingest for this part (delete it and its .json)")
+        }
+        let (sha256, fileBytes) = try tokens.finish()
+        let (lengthsSHA, lengthsBytes) = try lengths.finish()
+        let sidecar = Sidecar(
+            part: part, documents: documents, tokens: tokenCount, idBytes: idBytes, separatorID: separator,
+            fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes, documentTokensSHA256: lengthsSHA,
+            sourceSHA256: source.sha256)
+        try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.tokensSidecar(part))
+        return sidecar
+    }
+
+    /// The sidecar of a finished task, if its outputs still match it and its source is unchanged.
+    public static func completed(part: Int, source: DocsPart.Sidecar, layout: OutputLayout) -> Sidecar? {
+        guard let sidecar = try? StableJSON.decode(Sidecar.self, from: layout.tokensSidecar(part)),
+            sidecar.sourceSHA256 == source.sha256,
+            Completion.fileMatches(layout.tokensPart(part), bytes: sidecar.fileBytes, sha256: sidecar.sha256),
+            Completion.fileMatches(
+                layout.tokensDocumentLengths(part), bytes: sidecar.documentTokensFileBytes, sha256: sidecar.documentTokensSHA256)
+        else { return nil }
+        return sidecar
+    }
+
+    /// Little-endian ids, 2 or 4 bytes each, into a reused buffer.
+    static func pack(_ ids: [TokenID], idBytes: Int, into bytes: inout [UInt8]) {
+        bytes.removeAll(keepingCapacity: true)
+        bytes.reserveCapacity(ids.count * idBytes)
+        if idBytes == 2 {
+            for id in ids {
+                bytes.append(UInt8(truncatingIfNeeded: id))
+                bytes.append(UInt8(truncatingIfNeeded: id >> 8))
+            }
+        } else {
+            for id in ids {
+                bytes.append(UInt8(truncatingIfNeeded: id))
+                bytes.append(UInt8(truncatingIfNeeded: id >> 8))
+                bytes.append(UInt8(truncatingIfNeeded: id >> 16))
+                bytes.append(UInt8(truncatingIfNeeded: id >> 24))
+            }
+        }
+    }
+}

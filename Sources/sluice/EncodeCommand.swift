@@ -1,0 +1,128 @@
+import ArgumentParser
+import Foundation
+import SluiceBPE
+import SluiceIngest
+
+/// Options shared by encode and decode.
+struct TokenizerOptions: ParsableArguments {
+    @Option(name: .long, help: "A tiktoken rank file, or GPT-2's encoder.json together with --merges.")
+    var vocab: String
+
+    @Option(name: .long, help: "GPT-2's vocab.bpe, when --vocab is encoder.json.")
+    var merges: String?
+
+    @Option(name: .customLong("special-token"), help: "A special token as NAME=ID (repeatable; default <|endoftext|>=50256).")
+    var specialTokens: [String] = []
+
+    func load() -> BPEEncoder {
+        var specials: [String: TokenID] = [:]
+        for item in specialTokens.isEmpty ? ["<|endoftext|>=50256"] : specialTokens {
+            guard let equals = item.lastIndex(of: "="), let id = TokenID(item[item.index(after: equals)...]) else {
+                fail(ValidationError("--special-token \(item): expected NAME=ID"))
+            }
+            specials[String(item[..<equals])] = id
+        }
+        do {
+            return try BPEEncoder.load(vocab: vocab, merges: merges, specialTokens: specials)
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+func readInput(_ path: String?) -> [UInt8] {
+    do {
+        if let path { return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
+        return [UInt8](FileHandle.standardInput.readDataToEndOfFile())
+    } catch {
+        fail("\(path ?? "stdin"): cannot read: \(error.localizedDescription)")
+    }
+}
+
+struct Encode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Encode UTF-8 text into token ids (a JSON array on stdout), exactly as tiktoken does.",
+        discussion: """
+            Text that spells a special token is ordinary text unless --allow-special is given
+            (tiktoken's encode_ordinary). Invalid UTF-8 is replaced with U+FFFD as Python's
+            errors="replace" does (--invalid-utf8 fail stops instead, naming the byte offset).
+
+            Example: echo -n "Hello, world" | sluice encode --vocab gpt2.tiktoken   →   [15496, 11, 995]
+            """)
+
+    @OptionGroup var tokenizer: TokenizerOptions
+
+    @Argument(help: "Text file to encode (default: stdin).")
+    var file: String?
+
+    @Flag(name: .long, help: "Encode the text of special tokens as their ids.")
+    var allowSpecial = false
+
+    @Option(name: .long, help: "Invalid UTF-8: replace (default) or fail.")
+    var invalidUTF8: InvalidPolicy = .replace
+
+    enum InvalidPolicy: String, ExpressibleByArgument { case replace, fail }
+
+    func run() throws {
+        let encoder = tokenizer.load()
+        var bytes = readInput(file)
+        if let offset = TextPolicy.firstInvalidUTF8(bytes) {
+            if invalidUTF8 == .fail {
+                fail("\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace")
+            }
+            bytes = TextPolicy.repairUTF8(bytes).bytes
+        }
+        var ids: [TokenID] = []
+        if allowSpecial {
+            do {
+                ids = try encoder.encode(String(decoding: bytes, as: UTF8.self), policy: .allowOnly(Set(encoder.specialTokens.keys)))
+            } catch {
+                fail(error)
+            }
+        } else {
+            encoder.encodeOrdinary(utf8: bytes, into: &ids)
+        }
+        var output = "["
+        output.reserveCapacity(ids.count * 6 + 2)
+        for (index, id) in ids.enumerated() {
+            if index > 0 { output += ", " }
+            output += String(id)
+        }
+        print(output + "]")
+    }
+}
+
+struct Decode: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Decode a JSON array of token ids (stdin or a file) back into bytes on stdout.",
+        discussion: "Example: echo '[15496, 11, 995]' | sluice decode --vocab gpt2.tiktoken   →   Hello, world")
+
+    @OptionGroup var tokenizer: TokenizerOptions
+
+    @Argument(help: "File with a JSON array of ids (default: stdin).")
+    var file: String?
+
+    func run() throws {
+        let encoder = tokenizer.load()
+        let input = readInput(file)
+        let parsed: Any
+        do {
+            parsed = try JSONSerialization.jsonObject(with: Data(input))
+        } catch {
+            fail("\(file ?? "stdin"): expected a JSON array of ids: \(error.localizedDescription)")
+        }
+        guard let numbers = parsed as? [Any] else { fail("\(file ?? "stdin"): expected a JSON array of ids") }
+        var ids: [TokenID] = []
+        for (index, value) in numbers.enumerated() {
+            guard let number = value as? Int, number >= 0, number <= Int(UInt32.max) else {
+                fail("\(file ?? "stdin"): item \(index) is \(value), not a token id (a non-negative integer)")
+            }
+            ids.append(TokenID(number))
+        }
+        do {
+            FileHandle.standardOutput.write(Data(try encoder.decode(ids)))
+        } catch {
+            fail(error)
+        }
+    }
+}

@@ -1,0 +1,31 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Sluice: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sluice",
+        abstract: "Turn raw text corpora into training-ready token streams for language models.",
+        discussion: """
+            Stages: ingest (files, directories, JSONL, tar/zip/7z/… archives → documents) and
+            tokenize (GPT-2 byte-level BPE, exactly tiktoken's ids). See README.md and docs/.
+
+            Exit status: 0 success; 1 failure (one paragraph on stderr says what and where);
+            2 bad command line; 3 finished, but --strict and some input was skipped.
+            """,
+        subcommands: [Run.self, Encode.self, Decode.self, Config.self]
+    )
+}
+
+/// Prints `error` as one paragraph on stderr and exits 1: no stack traces for bad input.
+func fail(_ error: any Error) -> Never {
+    let text = "\(error)"
+    FileHandle.standardError.write(Data("sluice: \(text)\n".utf8))
+    Foundation.exit(1)
+}
+
+/// Prints `message` as one paragraph on stderr and exits 1.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("sluice: \(message)\n".utf8))
+    Foundation.exit(1)
+}
