@@ -96,12 +96,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SluiceIngestTests",
-            dependencies: ["SluiceIngest", "SluiceIO", "SluiceTestSupport"],
+            dependencies: ["SluiceIngest", "SluiceConfig", "SluiceIO", "SluiceTestSupport"],
+            exclude: ["Fixtures"],
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "SluiceEndToEndTests",
-            dependencies: ["SluiceTestSupport", "SluiceIO"],
+            dependencies: ["SluiceTestSupport", "SluiceIO", "SluiceIngest", "SluicePipeline"],
             swiftSettings: strictSettings
         ),
     ]

