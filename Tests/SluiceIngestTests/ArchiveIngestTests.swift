@@ -183,7 +183,7 @@ struct NothingLostTests {
     @Test("an input that gives no document at all is reported as empty_input")
     func emptyArchive() throws {
         let directory = try TemporaryDirectory()
-        try Shell.must("mkdir empty && tar -cf empty.tar -C empty . && : > nothing.jsonl", in: directory.url.path)
+        try Shell.must("tar -cf empty.tar -T /dev/null && : > nothing.jsonl", in: directory.url.path)
         let (documents, report) = try ingest([directory.path("empty.tar"), directory.path("nothing.jsonl")])
         #expect(documents.isEmpty)
         #expect(report.skipped["empty_input"]?.count == 2)
