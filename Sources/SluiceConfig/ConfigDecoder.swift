@@ -80,7 +80,9 @@ struct ConfigDecoder {
             } else {
                 message += "; valid keys: \(names.joined(separator: ", "))"
             }
-            report(member.value, join(path, member.key), message)
+            var keyNode = member.value
+            if keyNode.keyLine > 0 { (keyNode.line, keyNode.column) = (keyNode.keyLine, keyNode.keyColumn) }
+            report(keyNode, join(path, member.key), message)
         }
         var resolved: [(key: String, value: JSONNode)] = []
         for field in fields {

@@ -33,6 +33,9 @@ public struct JSONNode: Sendable, Equatable {
     /// 1-based line and column (in bytes) of the value's first character.
     public var line: Int
     public var column: Int
+    /// For an object member's value: where its key was written (for "unknown key" errors).
+    public var keyLine = 0
+    public var keyColumn = 0
 
     /// Equal when the values are; where they were written does not matter.
     public static func == (lhs: JSONNode, rhs: JSONNode) -> Bool { lhs.value == rhs.value }
@@ -198,7 +201,9 @@ struct JSONParser {
             }
             index += 1
             skipWhitespace()
-            members.append((key, try parseValue()))
+            var value = try parseValue()
+            (value.keyLine, value.keyColumn) = (keyLine, keyColumn)
+            members.append((key, value))
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object: expected ',' or '}'") }
             if bytes[index] == UInt8(ascii: ",") {

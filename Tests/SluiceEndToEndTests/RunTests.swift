@@ -1,0 +1,213 @@
+import Foundation
+import SluiceIO
+import SluiceTestSupport
+import Testing
+
+/// Every file under `root` except `_work/`, with its bytes: what "byte-identical output" means.
+func outputFiles(_ root: String) throws -> [String: [UInt8]] {
+    var files: [String: [UInt8]] = [:]
+    let enumerator = FileManager.default.enumerator(atPath: root)
+    while let relative = enumerator?.nextObject() as? String {
+        guard !relative.hasPrefix("_work") else { continue }
+        var isDirectory: ObjCBool = false
+        let path = root + "/" + relative
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
+            files[relative] = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        }
+    }
+    return files
+}
+
+/// Little-endian UInt16 ids of an LZ4 tokens part.
+func tokenIDs(_ path: String) throws -> [Int] {
+    let bytes = try LZ4FrameReader(path: path).readAll()
+    return stride(from: 0, to: bytes.count, by: 2).map { Int(bytes[$0]) | Int(bytes[$0 + 1]) << 8 }
+}
+
+/// A small mixed corpus: text files, a tar.gz, a zip, JSONL (with a bad line), a .gz file.
+func makeMixedCorpus(_ directory: TemporaryDirectory) throws -> String {
+    try directory.write("corpus/notes/one.txt", "The first note. It's short.\n")
+    try directory.write("corpus/notes/two.txt", "Second note — with “quotes” and café.\r\n")
+    try directory.write("corpus/records.jsonl", "{\"text\": \"record one\"}\n{\"text\": \"record two\"}\nnot json\n{\"text\": \"record three\"}\n")
+    try directory.write("pack/a.txt", String(repeating: "archived alpha text. ", count: 200))
+    try directory.write("pack/b.txt", "archived beta\n")
+    try Shell.must(
+        "tar -czf corpus/pack.tar.gz -C pack a.txt b.txt && cd pack && zip -q -X ../corpus/pack.zip b.txt a.txt && cd .. && printf 'gzipped doc\\n' | gzip > corpus/single.txt.gz",
+        in: directory.url.path)
+    return directory.url.appendingPathComponent("corpus").path
+}
+
+func writeConfig(_ directory: TemporaryDirectory, name: String = "pipeline.json", _ text: String) throws -> String {
+    try directory.write(name, text)
+}
+
+let vocabDirectory = Fixtures.repositoryRoot.appendingPathComponent("vocab/gpt2").path
+
+@Suite("sluice run, end to end", .serialized)
+struct RunTests {
+    @Test("the demo pipeline gives the-verdict's 5,145 tiktoken ids, then the separator")
+    func verdictPipeline() throws {
+        try #require(FileManager.default.fileExists(atPath: vocabDirectory + "/encoder.json"), "run scripts/setup.sh (it fetches vocab/gpt2)")
+        let directory = try TemporaryDirectory()
+        let out = directory.path("out")
+        let config = Fixtures.repositoryRoot.appendingPathComponent("pipelines/verdict-tokens.json").path
+        let result = try SluiceBinary.run(["run", config, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdoutText.contains("tokens     5145"))
+        let golden = try #require(try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
+        let ids = try #require(golden["token_ids"] as? [Int])
+        #expect(try tokenIDs(out + "/tokens/part-00000.lz4") == ids + [50256])
+        let text = try [UInt8](Data(contentsOf: Fixtures.shared("corpus/the-verdict.txt")))
+        let docs = try LZ4FrameReader(path: out + "/docs/part-00000.lz4").readAll()
+        #expect(docs == withUnsafeBytes(of: UInt64(text.count).littleEndian, Array.init) + text)
+    }
+
+    @Test("output is byte-identical for 1, 2 and 4 workers")
+    func workerCountDoesNotMatter() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let config = try writeConfig(
+            directory,
+            """
+            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
+             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
+            """)
+        var outputs: [[String: [UInt8]]] = []
+        for workers in [1, 2, 4] {
+            let out = directory.path("out-\(workers)")
+            let result = try SluiceBinary.run(["run", config, "--out", out, "--workers", String(workers)])
+            #expect(result.status == 0, "\(result.stderr)")
+            outputs.append(try outputFiles(out))
+        }
+        #expect(outputs[0].keys.filter { $0.hasPrefix("docs/part-") }.count >= 4)
+        #expect(outputs[0] == outputs[1])
+        #expect(outputs[0] == outputs[2])
+        let report = String(decoding: outputs[0]["report.json"] ?? [], as: UTF8.self)
+        #expect(report.contains("\"malformed_jsonl\""))
+        #expect(report.contains("\"documents\" : 10"))
+    }
+
+    @Test("a re-run redoes only damaged or missing tasks, and ends byte-identical")
+    func resume() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let config = try writeConfig(
+            directory,
+            """
+            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
+             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
+            """)
+        let out = directory.path("out")
+        #expect(try SluiceBinary.run(["run", config, "--out", out]).status == 0)
+        let first = try outputFiles(out)
+        try FileManager.default.removeItem(atPath: out + "/tokens/part-00001.lz4")
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: out + "/docs/part-00002.lz4"))
+        try FileManager.default.removeItem(atPath: out + "/docs/part-00000.json")
+        let again = try SluiceBinary.run(["run", config, "--out", out, "--workers", "3"])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("ingest part-00003: already done"))
+        #expect(!again.stderr.contains("ingest part-00002: already done"))
+        #expect(try outputFiles(out) == first)
+    }
+
+    @Test("a different config refuses to mix with old output unless --force; foreign directories are refused")
+    func refusals() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let configA = try writeConfig(directory, name: "a.json", "{\"inputs\": [\"\(corpus)\"]}")
+        let configB = try writeConfig(directory, name: "b.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"newlines\": \"lf\"}}")
+        let out = directory.path("out")
+        #expect(try SluiceBinary.run(["run", configA, "--out", out]).status == 0)
+        let refused = try SluiceBinary.run(["run", configB, "--out", out])
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("different config") && refused.stderr.contains("--force"))
+        #expect(try SluiceBinary.run(["run", configB, "--out", out, "--force"]).status == 0)
+        try directory.write("foreign/keep-me.txt", "precious")
+        let foreign = try SluiceBinary.run(["run", configA, "--out", directory.path("foreign")])
+        #expect(foreign.status == 1)
+        #expect(foreign.stderr.contains("not made by sluice"))
+        #expect(FileManager.default.fileExists(atPath: directory.path("foreign/keep-me.txt")))
+    }
+
+    @Test("--strict exits 3 when something was skipped; on_bad_input \"fail\" stops naming file and line")
+    func strictAndFail() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let config = try writeConfig(directory, "{\"inputs\": [\"\(corpus)\"]}")
+        let strict = try SluiceBinary.run(["run", config, "--out", directory.path("out"), "--strict"])
+        #expect(strict.status == 3, "\(strict.stderr)")
+        #expect(strict.stdoutText.contains("1 × malformed_jsonl"))
+        let failing = try writeConfig(directory, name: "fail.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"on_bad_input\": \"fail\"}}")
+        let failed = try SluiceBinary.run(["run", failing, "--out", directory.path("out-fail")])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("records.jsonl:3: not valid JSON"), "\(failed.stderr)")
+        #expect(!failed.stderr.contains("Fatal error"))
+    }
+
+    @Test("stages this build does not have yet are refused up front, not skipped")
+    func unbuiltStages() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let config = try writeConfig(
+            directory, "{\"inputs\": [\"\(corpus)\"], \"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}, \"window\": {}}")
+        let result = try SluiceBinary.run(["run", config, "--out", directory.path("out")])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("window and embedding stages are not built yet"))
+        #expect(!FileManager.default.fileExists(atPath: directory.path("out")))
+    }
+
+    @Test("config check prints the resolved config; mistakes exit 1 with file:line:column")
+    func configCheck() throws {
+        let directory = try TemporaryDirectory()
+        let good = try writeConfig(directory, name: "good.json", "{\"inputs\": [\"x\"]}")
+        let ok = try SluiceBinary.run(["config", "check", good])
+        #expect(ok.status == 0)
+        #expect(ok.stdoutText.contains("\"max_input_bytes\": 17179869184"))
+        let bad = try writeConfig(directory, name: "bad.json", "{\"inputs\": [\"x\"],\n \"worker\": 2}")
+        let failed = try SluiceBinary.run(["config", "check", bad])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("bad.json:2:2: worker: unknown key \"worker\" — did you mean \"workers\"?"), "\(failed.stderr)")
+    }
+}
+
+@Suite("sluice encode / decode")
+struct EncodeCommandTests {
+    let vocab = Fixtures.gpt2RankFile
+
+    @Test("encode matches the tiktoken goldens; decode gives the bytes back")
+    func goldens() throws {
+        let records = try Fixtures.jsonLines(Fixtures.shared("golden/gpt2-tokens.jsonl")).compactMap { $0 as? [String: Any] }
+        let sample = records.enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
+        for record in sample {
+            let text = try #require(record["text"] as? String)
+            let ids = try #require(record["ids"] as? [Int])
+            let result = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array(text.utf8))
+            #expect(result.status == 0)
+            #expect(result.stdoutText == "[" + ids.map(String.init).joined(separator: ", ") + "]\n", "text: \(text)")
+            let decoded = try SluiceBinary.run(["decode", "--vocab", vocab], input: Array(result.stdout))
+            #expect(decoded.stdout == Array(text.utf8))
+        }
+    }
+
+    @Test("invalid UTF-8 is replaced by default, or fails naming the byte offset")
+    func invalidInput() throws {
+        let replaced = try SluiceBinary.run(["encode", "--vocab", vocab], input: [0x61, 0xFF, 0x62])
+        let expected = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("a\u{FFFD}b".utf8))
+        #expect(replaced.status == 0)
+        #expect(replaced.stdoutText == expected.stdoutText)
+        let failed = try SluiceBinary.run(["encode", "--vocab", vocab, "--invalid-utf8", "fail"], input: [0x61, 0xFF, 0x62])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("invalid UTF-8 at byte 1"))
+    }
+
+    @Test("special tokens are text unless allowed; unknown ids are a clear error")
+    func specialTokens() throws {
+        let ordinary = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("<|endoftext|>".utf8))
+        #expect(ordinary.stdoutText == "[27, 91, 437, 1659, 5239, 91, 29]\n")
+        let allowed = try SluiceBinary.run(["encode", "--vocab", vocab, "--allow-special"], input: Array("a<|endoftext|>".utf8))
+        #expect(allowed.stdoutText == "[64, 50256]\n")
+        let bad = try SluiceBinary.run(["decode", "--vocab", vocab], input: Array("[1, 70000]".utf8))
+        #expect(bad.status == 1)
+        #expect(bad.stderr.contains("id 70000 at position 1"))
+    }
+}
