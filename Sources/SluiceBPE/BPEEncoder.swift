@@ -182,8 +182,13 @@ public struct BPEEncoder: Sendable {
     func bytePairMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
         if piece.count >= Self.heapThreshold {
             unsafe heapMerge(piece, into: &output)
-            return
+        } else {
+            unsafe linearMerge(piece, into: &output)
         }
+    }
+
+    /// BPE for short pieces: rescan the adjacent pairs for the lowest rank (leftmost on ties).
+    func linearMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
         let pairs = vocabulary.pairs
         let byteTokens = vocabulary.byteTokens
         unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { parts in
