@@ -1,5 +1,10 @@
 internal import CSluiceLZ4
 
+// Performance notes (ingest of the 103.6 MB benchmark tar, release): compressing text costs
+// about half of ingest time. Turning the frame's content checksum off made no measurable
+// difference (0.38-0.45 s either way), so it stays on and `lz4 -t` can check a file alone.
+// Acceleration -4 saved ~7% of wall time for a 20% larger file; level 0 stays the default.
+
 /// Streams bytes into one standard LZ4 frame (readable by `lz4 -d`), written atomically.
 ///
 /// Input is compressed as it arrives through liblz4's frame API (`LZ4F_compressBegin`,

@@ -1,0 +1,79 @@
+"""Sluice's ingest stage against `bsdtar -xOf` (libarchive's own tool, extracting every member
+to stdout) on the same archives of the benchmark corpus, in one run, release build.
+
+Usage: ingest_bench.py SLUICE_BINARY CORPUS_DIR [--repeats N]
+
+Throughput is MB/s of decompressed text (the corpus size), the median of N runs. Sluice does
+more than bsdtar here — UTF-8 validation, the report, and writing an LZ4-compressed docs part
+with its SHA-256 — so the ratio is a ceiling check, not a like-for-like race.
+"""
+import argparse
+import json
+import pathlib
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+
+
+def timed(command, repeats, **kwargs):
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(command, check=True, **kwargs)
+        seconds.append(time.perf_counter() - start)
+    return statistics.median(seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("sluice")
+    parser.add_argument("corpus")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    corpus = pathlib.Path(args.corpus).resolve()
+    total = sum(p.stat().st_size for p in corpus.iterdir() if p.is_file() and not p.name.startswith("."))
+    megabytes = total / 1e6
+    archives_dir = corpus.parent / "archives"
+    archives_dir.mkdir(exist_ok=True)
+    names = sorted(p.name for p in corpus.iterdir() if p.is_file() and not p.name.startswith("."))
+    (archives_dir / "list.txt").write_text("\n".join(names) + "\n")
+    makers = {
+        "corpus.tar": ["tar", "-cf", "{out}", "-C", str(corpus), "-T", "{list}"],
+        "corpus.tar.gz": ["sh", "-c", "tar -cf - -C '%s' -T '{list}' | gzip -6 > '{out}'" % corpus],
+        "corpus.tar.zst": ["sh", "-c", "tar -cf - -C '%s' -T '{list}' | zstd -q -3 -o '{out}'" % corpus],
+        "corpus.zip": ["sh", "-c", "cd '%s' && zip -q -X '{out}' -@ < '{list}'" % corpus],
+    }
+    print(f"corpus: {len(names)} documents, {megabytes:.1f} MB; median of {args.repeats} runs; MB/s of decompressed text")
+    print(f"{'archive':<16} {'bsdtar -xOf':>12} {'sluice ingest':>14} {'ratio':>7}")
+    for name, template in makers.items():
+        archive = archives_dir / name
+        if not archive.exists():
+            command = [part.replace("{out}", str(archive)).replace("{list}", str(archives_dir / "list.txt")) for part in template]
+            subprocess.run(command, check=True)
+        bsdtar = timed(["bsdtar", "-xOf", str(archive)], args.repeats, stdout=subprocess.DEVNULL)
+        with tempfile.TemporaryDirectory() as scratch:
+            config = pathlib.Path(scratch) / "ingest.json"
+            config.write_text(json.dumps({"inputs": [str(archive)], "workers": 1}))
+
+            def run_once():
+                shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
+                subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")],
+                               check=True, capture_output=True)
+
+            seconds = []
+            for _ in range(args.repeats):
+                start = time.perf_counter()
+                run_once()
+                seconds.append(time.perf_counter() - start)
+            sluice = statistics.median(seconds)
+            report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
+            assert report["documents"] == len(names), report
+            # Every byte is accounted for: text kept, plus the UTF-8 byte order marks stripped.
+            assert report["document_bytes"] + 3 * report["byte_order_marks_stripped"] == total, report
+        print(f"{name:<16} {megabytes / bsdtar:>10.1f}   {megabytes / sluice:>12.1f}   {bsdtar / sluice:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
