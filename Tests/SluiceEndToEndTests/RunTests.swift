@@ -144,6 +144,32 @@ struct RunTests {
         #expect(!failed.stderr.contains("Fatal error"))
     }
 
+    @Test("ids past 65,535 are stored as UInt32, and the part says so")
+    func wideIDs() throws {
+        let directory = try TemporaryDirectory()
+        let ranks = (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)" }.joined(separator: "\n")
+        try directory.write("bytes.tiktoken", ranks + "\n")
+        try directory.write("corpus/a.txt", "ab")
+        try directory.write("corpus/b.txt", "c")
+        let config = try writeConfig(
+            directory,
+            """
+            {"inputs": ["corpus"], "tokenizer": {"vocab": "bytes.tiktoken",
+             "special_tokens": {"<|sep|>": 70000}, "document_separator": "<|sep|>"}}
+            """)
+        let out = directory.path("out")
+        let result = try SluiceBinary.run(["run", config, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let bytes = try LZ4FrameReader(path: out + "/tokens/part-00000.lz4").readAll()
+        let ids = stride(from: 0, to: bytes.count, by: 4).map {
+            UInt32(bytes[$0]) | UInt32(bytes[$0 + 1]) << 8 | UInt32(bytes[$0 + 2]) << 16 | UInt32(bytes[$0 + 3]) << 24
+        }
+        #expect(ids == [97, 98, 70000, 99, 70000])
+        let sidecar = try String(contentsOfFile: out + "/tokens/part-00000.json", encoding: .utf8)
+        #expect(sidecar.contains("\"id_bytes\" : 4"))
+        #expect(result.stdoutText.contains("tokens     4 "))
+    }
+
     @Test("stages this build does not have yet are refused up front, not skipped")
     func unbuiltStages() throws {
         let directory = try TemporaryDirectory()

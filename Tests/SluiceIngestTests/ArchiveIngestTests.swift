@@ -44,14 +44,17 @@ struct ArchiveIngestTests {
         #expect(report.problems.isEmpty)
     }
 
-    @Test("directories, symlinks and hardlinks in archives are skipped and counted")
+    @Test("directories, symlinks, hardlinks and FIFOs in archives are skipped and counted")
     func nonRegularMembers() throws {
         let directory = try TemporaryDirectory()
         try makeTextTree(in: directory)
-        try Shell.must("cd src && ln -s a.txt link.txt && ln c.md hard.md && tar -cf ../t.tar a.txt c.md hard.md link.txt sub", in: directory.url.path)
+        try Shell.must(
+            "cd src && ln -s a.txt link.txt && ln c.md hard.md && mkfifo pipe && tar -cf ../t.tar a.txt c.md hard.md link.txt pipe sub",
+            in: directory.url.path)
         let (documents, report) = try ingest([directory.path("t.tar")])
         #expect(documents == ["alpha document\n", "gamma document\n", "beta document\n"])
         #expect(report.skipped["link_member"]?.count == 2)
+        #expect(report.skipped["special_member"]?.count == 1)
         #expect(report.skipped["directory_member"]?.count == 1)
     }
 
