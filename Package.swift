@@ -17,6 +17,7 @@ let package = Package(
         .library(name: "SluiceIO", targets: ["SluiceIO"]),
         .library(name: "SluiceIngest", targets: ["SluiceIngest"]),
         .library(name: "SluicePipeline", targets: ["SluicePipeline"]),
+        .library(name: "SluiceEmbedding", targets: ["SluiceEmbedding"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -39,6 +40,10 @@ let package = Package(
         .target(
             name: "SluiceBPE",
             swiftSettings: strictSettings + [.strictMemorySafety()]
+        ),
+        .target(
+            name: "SluiceEmbedding",
+            swiftSettings: strictSettings
         ),
         .target(
             name: "SluiceConfig",
@@ -82,6 +87,11 @@ let package = Package(
         .testTarget(
             name: "SluiceBPETests",
             dependencies: ["SluiceBPE", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceEmbeddingTests",
+            dependencies: ["SluiceEmbedding", "SluiceIO", "SluiceTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(
