@@ -71,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline",
+                "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest", "SluicePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
