@@ -11,7 +11,7 @@ struct Sluice: ParsableCommand {
             tokenize (GPT-2 byte-level BPE, exactly tiktoken's ids). See README.md and docs/.
 
             Exit status: 0 success; 1 failure (one paragraph on stderr says what and where);
-            2 bad command line; 3 finished, but --strict and some input was skipped.
+            64 bad command line; 3 finished, but --strict and some input was skipped.
             """,
         subcommands: [Run.self, Encode.self, Decode.self, Tables.self, Config.self]
     )
