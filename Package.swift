@@ -65,7 +65,7 @@ let package = Package(
         ),
         .target(
             name: "SluicePipeline",
-            dependencies: ["SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest"],
+            dependencies: ["SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest"],
             swiftSettings: strictSettings
         ),
         .executableTarget(

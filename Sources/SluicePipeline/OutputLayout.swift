@@ -11,6 +11,10 @@ public struct OutputLayout: Sendable {
     public var workDirectory: String { root + "/_work" }
     public var runRecord: String { workDirectory + "/run.json" }
     public var report: String { root + "/report.json" }
+    public var shardsDirectory: String { root + "/shards" }
+    public var tablesDirectory: String { root + "/tables" }
+    public var manifest: String { root + "/manifest.json" }
+    public var tokenizer: String { root + "/tokenizer.tiktoken" }
 
     public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }
     public func docsSidecar(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".json" }

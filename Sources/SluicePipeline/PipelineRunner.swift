@@ -31,6 +31,9 @@ public struct PipelineRunner {
         public var docsParts: Int
         public var tokens: Int?
         public var tokensParts: Int?
+        public var windows: Int?
+        public var batches: Int?
+        public var shards: Int?
 
         enum CodingKeys: String, CodingKey {
             case format
@@ -39,6 +42,7 @@ public struct PipelineRunner {
             case docsParts = "docs_parts"
             case tokens
             case tokensParts = "tokens_parts"
+            case windows, batches, shards
         }
     }
 
@@ -55,10 +59,6 @@ public struct PipelineRunner {
     }
 
     public func run() throws -> Summary {
-        if configuration.window != nil || configuration.embedding != nil {
-            throw PipelineError(
-                "\(configuration.file): this build of sluice runs the ingest and tokenize stages; the window and embedding stages are not built yet. Remove the \"window\" and \"embedding\" sections (null) to run the stages before them.")
-        }
         let encoder = try configuration.tokenizer.map(loadEncoder)
         let separator: TokenID? = try configuration.tokenizer.flatMap { settings in
             guard let name = settings.documentSeparator else { return nil }
@@ -104,6 +104,22 @@ public struct PipelineRunner {
             // The stream drops the separator after the very last document.
             let total = tokens.reduce(0) { $0 + $1.tokens }
             summary.tokens = separator != nil && report.documents > 0 ? total - 1 : total
+
+            if configuration.window != nil {
+                let result = try WindowStage.run(
+                    configuration: configuration, encoder: encoder, tokens: tokens, layout: layout, workers: workers,
+                    force: options.force, log: log)
+                let tokenizerBytes = Manifest.tiktokenFile(encoder.vocabulary)
+                try AtomicFileWriter.write(tokenizerBytes, to: layout.tokenizer)
+                let manifest = Manifest.build(
+                    configuration: configuration, encoder: encoder, tokenizerSHA256: SHA256Hasher.hex(tokenizerBytes),
+                    separator: separator, documents: report.documents, result: result)
+                try AtomicFileWriter.write(Array((manifest.serialized() + "\n").utf8), to: layout.manifest)
+                summary.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
+                summary.windows = result.plan.windowCount
+                summary.batches = result.plan.batchCount
+                summary.shards = result.shards.count
+            }
         }
         try AtomicFileWriter.write(try StableJSON.encode(summary), to: layout.report)
         return summary
@@ -146,7 +162,7 @@ public struct PipelineRunner {
                         throw PipelineError(
                             "\(layout.root) holds the output of a different config (config SHA-256 \(existing.configSHA256.prefix(12))…, now \(record.configSHA256.prefix(12))…); its work cannot be reused. Run with --force to start over, or choose another output")
                     }
-                    for entry in ["docs", "tokens", "_work", "report.json"] {
+                    for entry in ["docs", "tokens", "shards", "tables", "_work", "report.json", "manifest.json", "tokenizer.tiktoken"] {
                         try? fileManager.removeItem(atPath: layout.root + "/" + entry)
                     }
                 }

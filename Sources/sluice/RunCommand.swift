@@ -78,6 +78,9 @@ struct Run: ParsableCommand {
             "  documents  \(report.documents) (\(report.documentBytes) bytes of text) in \(summary.docsParts) part(s)",
         ]
         if let tokens = summary.tokens { lines.append("  tokens     \(tokens) in \(summary.tokensParts ?? 0) part(s)") }
+        if let windows = summary.windows, let batches = summary.batches, let shards = summary.shards {
+            lines.append("  windows    \(windows) → \(batches) batches in \(shards) shard(s); manifest: \(root)/manifest.json")
+        }
         if report.invalidUTF8Replaced > 0 {
             lines.append("  repaired   \(report.invalidUTF8Replaced) invalid UTF-8 sequence(s) in \(report.documentsWithInvalidUTF8) document(s)")
         }

@@ -1,0 +1,112 @@
+import SluiceEmbedding
+import SluiceIO
+
+// Performance notes: each batch's embeddings are built in one reused buffer and streamed
+// into the LZ4 frame, so a shard is never held in memory; each element is one float32
+// addition (token row + position row), converted to the output dtype per element.
+
+/// The tables a materialize task looks rows up in.
+public struct EmbeddingTables: Sendable {
+    public var token: [Float]
+    public var position: [Float]
+    public var vocabSize: Int
+    public var contextLength: Int
+    public var outputDim: Int
+    public var dtype: SafeTensors.DType
+}
+
+/// One output shard: whole batches, as one LZ4 frame holding a safetensors file with
+/// `inputs` and `targets` (int32 [windows, max_length]) and, with embeddings, `embeddings`
+/// ([windows, max_length, output_dim] in the configured dtype).
+public enum MaterializeStage {
+    public struct ShardRecord: Sendable, Equatable {
+        public var shard: Int
+        public var file: String
+        public var firstBatch: Int
+        public var batchCount: Int
+        public var windowCount: Int
+        public var contentBytes: Int
+        public var fileBytes: Int
+        public var sha256: String
+    }
+
+    public static func shardName(_ shard: Int) -> String {
+        let digits = String(shard)
+        return "shard-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".safetensors.lz4"
+    }
+
+    public static func run(
+        shard: Int, batches: Range<Int>, plan: WindowPlan, stream: TokenStream, tables: EmbeddingTables?, layout: OutputLayout
+    ) throws -> ShardRecord {
+        let length = plan.maxLength
+        let samples = batches.flatMap { plan.windows(ofBatch: $0) }
+        var inputs: [Int32] = []
+        var targets: [Int32] = []
+        inputs.reserveCapacity(samples.count * length)
+        targets.reserveCapacity(samples.count * length)
+        for sample in samples {
+            let start = plan.starts[sample]
+            for offset in 0..<length {
+                inputs.append(Int32(bitPattern: stream.ids[start + offset]))
+                targets.append(Int32(bitPattern: stream.ids[start + offset + 1]))
+            }
+        }
+        var tensors = [
+            SafeTensors.Tensor(name: "inputs", dtype: .int32, shape: [samples.count, length]),
+            SafeTensors.Tensor(name: "targets", dtype: .int32, shape: [samples.count, length]),
+        ]
+        if let tables {
+            guard length <= tables.contextLength else {
+                throw PipelineError("window.max_length \(length) is longer than the position table (\(tables.contextLength) rows)")
+            }
+            if let bad = inputs.enumerated().first(where: { Int($0.element) >= tables.vocabSize || $0.element < 0 }) {
+                throw PipelineError(
+                    "token id \(bad.element) (shard \(shard), row \(bad.offset / length)) is outside the token table of \(tables.vocabSize) rows; set embedding.vocab_size to at least the tokenizer's id range")
+            }
+            tensors.append(SafeTensors.Tensor(name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
+        }
+        let path = layout.shardsDirectory + "/" + shardName(shard)
+        let writer = try LZ4FrameWriter(path: path)
+        try writer.write(SafeTensors.header(for: tensors))
+        try writer.write(LittleEndian.bytes(of: inputs))
+        try writer.write(LittleEndian.bytes(of: targets))
+        if let tables {
+            let rowBytes = length * tables.outputDim * tables.dtype.byteCount
+            var buffer = [UInt8](repeating: 0, count: rowBytes)
+            for row in 0..<samples.count {
+                fillEmbeddings(ids: inputs[(row * length)..<((row + 1) * length)], tables: tables, into: &buffer)
+                try writer.write(buffer)
+            }
+        }
+        let (sha256, fileBytes) = try writer.finish()
+        return ShardRecord(
+            shard: shard, file: "shards/" + shardName(shard), firstBatch: batches.lowerBound, batchCount: batches.count,
+            windowCount: samples.count, contentBytes: writer.contentByteCount, fileBytes: fileBytes, sha256: sha256)
+    }
+
+    /// `embeddings[t, :] = token[ids[t], :] + position[t, :]`, as little-endian bytes of `dtype`.
+    static func fillEmbeddings(ids: ArraySlice<Int32>, tables: EmbeddingTables, into buffer: inout [UInt8]) {
+        let dim = tables.outputDim
+        buffer.withUnsafeMutableBytes { output in
+            var offset = 0
+            for (t, id) in ids.enumerated() {
+                let tokenBase = Int(id) * dim
+                let positionBase = t * dim
+                for d in 0..<dim {
+                    let value = tables.token[tokenBase + d] + tables.position[positionBase + d]
+                    switch tables.dtype {
+                    case .float32:
+                        output.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self)
+                        offset += 4
+                    case .float16:
+                        output.storeBytes(of: HalfPrecision.float16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
+                        offset += 2
+                    default:
+                        output.storeBytes(of: HalfPrecision.bfloat16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
+                        offset += 2
+                    }
+                }
+            }
+        }
+    }
+}

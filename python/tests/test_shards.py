@@ -1,0 +1,110 @@
+"""Shards equal the PyTorch reference (shared/golden/torch) bit for bit: windows, batches,
+the DataLoader's shuffled order and the input embeddings, for both CPU kernels; they are
+standard LZ4 frames holding standard safetensors files."""
+import hashlib
+import json
+import struct
+import subprocess
+
+import lz4.frame
+import numpy as np
+import pytest
+from safetensors.numpy import load, load_file
+
+from conftest import ROOT, SHARED
+
+GOLDEN = json.loads((SHARED / "golden/torch/verdict_input_embeddings.json").read_text())["cases"]
+LOADER = json.loads((SHARED / "golden/torch/verdict_dataloader.json").read_text())
+
+
+def raw_tensors(blob: bytes) -> dict:
+    """Tensors of a safetensors blob by hand (numpy has no bfloat16): name -> (dtype, shape, bytes)."""
+    (length,) = struct.unpack_from("<Q", blob)
+    header = json.loads(blob[8 : 8 + length])
+    header.pop("__metadata__", None)
+    return {name: (info["dtype"], info["shape"], blob[8 + length + info["data_offsets"][0] : 8 + length + info["data_offsets"][1]])
+            for name, info in header.items()}
+
+
+def run_book(sluice, tmp_path, kernel="avx2", shuffle=False, dtype="float32"):
+    config = {
+        "inputs": [str(ROOT / "examples/the-verdict.txt")],
+        "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
+        "window": {"max_length": 4, "stride": 4, "batch_size": 8, "shuffle": "torch" if shuffle else False, "seed": 123},
+        "embedding": {"output_dim": 256, "context_length": 4, "seed": 123, "torch_kernel": kernel, "dtype": dtype},
+        "shards": {"target_bytes": 1_000_000},
+    }
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    out = tmp_path / "out"
+    subprocess.run([sluice, "run", str(path), "--out", str(out)], check=True, capture_output=True)
+    manifest = json.loads((out / "manifest.json").read_text())
+    numpy_types = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I32": np.int32}
+    shards = []
+    for shard in manifest["shards"]:
+        tensors = raw_tensors(lz4.frame.decompress((out / shard["file"]).read_bytes()))
+        shards.append({name: np.frombuffer(data, numpy_types[kind]).reshape(shape) for name, (kind, shape, data) in tensors.items()})
+    merged = {k: np.concatenate([s[k] for s in shards]) for k in shards[0]}
+    return out, manifest, merged
+
+
+@pytest.mark.parametrize("kernel", ["avx2", "default"])
+@pytest.mark.parametrize("shuffle", [False, True], ids=["in-order", "torch-shuffle"])
+def test_book_batches_bit_exact(sluice, tmp_path, kernel, shuffle):
+    out, manifest, data = run_book(sluice, tmp_path, kernel, shuffle)
+    case = GOLDEN["seed123_tables_then_loader_shuffle" if shuffle else "seed123_tables_then_loader_noshuffle"][kernel]
+    assert manifest["totals"]["windows"] == LOADER["num_windows"] == 1286
+    assert manifest["totals"]["batches"] == LOADER["num_batches"] == 160
+    assert len(manifest["shards"]) > 1  # small target_bytes: batches split over several shards
+    for batch, expected in case["batches"].items():
+        rows = slice(int(batch) * 8, int(batch) * 8 + 8)
+        assert data["inputs"][rows].tolist() == expected["inputs"]
+        assert data["targets"][rows].tolist() == expected["targets"]
+        embeddings = np.ascontiguousarray(data["embeddings"][rows]).astype("<f4")
+        assert list(embeddings.shape) == expected["input_embeddings"]["shape"]
+        assert hashlib.sha256(embeddings.tobytes()).hexdigest() == expected["input_embeddings"]["sha256"]
+    tables = load_file(str(out / "tables/token_embedding.safetensors"))["token_embedding"]
+    assert hashlib.sha256(tables.astype("<f4").tobytes()).hexdigest() == case["tok"]["sha256"]
+
+
+def test_torch_shuffle_without_tables_is_the_dataloader_order(sluice, tmp_path):
+    """No embedding section: nothing is drawn before the DataLoader, as in verdict_dataloader.json."""
+    config = {
+        "inputs": [str(ROOT / "examples/the-verdict.txt")],
+        "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
+        "window": {"max_length": 4, "stride": 4, "batch_size": 8, "shuffle": "torch", "seed": 123},
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    subprocess.run([sluice, "run", str(tmp_path / "config.json"), "--out", str(tmp_path / "out")], check=True, capture_output=True)
+    manifest = json.loads((tmp_path / "out/manifest.json").read_text())
+    data = load(lz4.frame.decompress((tmp_path / "out" / manifest["shards"][0]["file"]).read_bytes()))
+    assert set(data) == {"inputs", "targets"} and manifest["embedding"] is None
+    ids = json.loads((SHARED / "golden/torch/verdict_tokens.json").read_text())["token_ids"]
+    permutation = LOADER["shuffle_after_manual_seed_123"]["epochs"][0]["permutation"]
+    assert data["inputs"].tolist() == [ids[4 * i : 4 * i + 4] for i in permutation[:1280]]
+    assert data["targets"].tolist() == [ids[4 * i + 1 : 4 * i + 5] for i in permutation[:1280]]
+    first = LOADER["shuffle_after_manual_seed_123"]["epoch0_first2_batches"][0]
+    assert data["inputs"][:8].tolist() == first["inputs"]
+
+
+def test_half_precision_embeddings_match_numpy_rounding(sluice, tmp_path):
+    _, _, full = run_book(sluice, tmp_path / "f32")
+    _, manifest, half = run_book(sluice, tmp_path / "f16", dtype="float16")
+    _, _, brain = run_book(sluice, tmp_path / "bf16", dtype="bfloat16")
+    assert half["embeddings"].dtype == np.float16
+    # numpy's float32 -> float16 cast rounds to nearest even, as torch's .to(float16) does.
+    assert np.array_equal(half["embeddings"].view(np.uint16), full["embeddings"].astype(np.float16).view(np.uint16))
+    # bfloat16: the top 16 bits of float32 rounded to nearest even (torch's round_to_nearest_even).
+    bits = full["embeddings"].view(np.uint32).astype(np.uint64)
+    expected = ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+    assert np.array_equal(brain["embeddings"], expected)
+    assert manifest["embedding"]["dtype"] == "float16"
+
+
+def test_lz4_tool_reads_shards(sluice, tmp_path):
+    out, manifest, _ = run_book(sluice, tmp_path)
+    shard = out / manifest["shards"][0]["file"]
+    raw = subprocess.run(["lz4", "-dc", str(shard)], check=True, capture_output=True).stdout
+    assert raw == lz4.frame.decompress(shard.read_bytes())
+    assert hashlib.sha256(shard.read_bytes()).hexdigest() == manifest["shards"][0]["sha256"]
