@@ -1,0 +1,127 @@
+import Foundation
+import SluiceBPE
+import SluiceIO
+
+/// `sluice verify OUT`: re-checks everything the manifest promises — its own config hash, the
+/// tokenizer and table files, every shard's size, SHA-256, safetensors header, shapes and
+/// batch ranges — and names each thing that is wrong.
+public enum OutputVerifier {
+    public struct Outcome: Sendable {
+        public var problems: [String]
+        public var checkedFiles: Int
+        public var checkedBytes: Int
+    }
+
+    public static func verify(root: String) -> Outcome {
+        var outcome = Outcome(problems: [], checkedFiles: 0, checkedBytes: 0)
+        func problem(_ text: String) { outcome.problems.append(text) }
+        let layout = OutputLayout(root: root)
+        guard let data = FileManager.default.contents(atPath: layout.manifest) else {
+            problem("\(layout.manifest): missing or unreadable; is \(root) a sluice output with windows?")
+            return outcome
+        }
+        let manifest: JSONNode
+        do {
+            manifest = try JSONNode.parse([UInt8](data))
+        } catch {
+            problem("\(layout.manifest): not valid JSON (\(error)); the manifest is damaged — re-run sluice run")
+            return outcome
+        }
+        guard manifest["format"]?.string == Manifest.formatName else {
+            problem("\(layout.manifest): format is \(manifest["format"]?.string ?? "missing"), expected \(Manifest.formatName)")
+            return outcome
+        }
+        if let config = manifest["config"], SHA256Hasher.hex(Array(config.serialized().utf8)) != manifest["config_sha256"]?.string {
+            problem("\(layout.manifest): config_sha256 does not match the config it holds (the manifest was edited or damaged)")
+        }
+        func int(_ node: JSONNode?) -> Int? { if case .integer(let v)? = node?.value { Int(v) } else { nil } }
+        func checkFile(_ relative: String?, sha256: String?, bytes: Int? = nil, what: String) -> [UInt8]? {
+            guard let relative, let sha256 else {
+                problem("\(layout.manifest): \(what) has no file or sha256")
+                return nil
+            }
+            let path = root + "/" + relative
+            guard let contents = FileManager.default.contents(atPath: path) else {
+                problem("\(path): missing (\(what))")
+                return nil
+            }
+            let bytesRead = [UInt8](contents)
+            outcome.checkedFiles += 1
+            outcome.checkedBytes += bytesRead.count
+            if let bytes, bytes != bytesRead.count { problem("\(path): \(bytesRead.count) bytes, manifest says \(bytes)") }
+            if SHA256Hasher.hex(bytesRead) != sha256 {
+                problem("\(path): SHA-256 does not match the manifest (\(what) is damaged or was replaced)")
+                return nil
+            }
+            return bytesRead
+        }
+        _ = checkFile(manifest["tokenizer"]?["file"]?.string, sha256: manifest["tokenizer"]?["sha256"]?.string, what: "tokenizer")
+        if case .array(let tables)? = manifest["embedding"]?["tables"]?.value {
+            for table in tables {
+                _ = checkFile(table["file"]?.string, sha256: table["sha256"]?.string, what: "table \(table["name"]?.string ?? "?")")
+            }
+        }
+        let maxLength = int(manifest["window"]?["max_length"]) ?? 0
+        let batchSize = int(manifest["window"]?["batch_size"]) ?? 0
+        let dim = int(manifest["embedding"]?["output_dim"])
+        guard case .array(let shards)? = manifest["shards"]?.value else {
+            problem("\(layout.manifest): no shards list")
+            return outcome
+        }
+        var nextBatch = 0
+        var windows = 0
+        for shard in shards {
+            let name = shard["file"]?.string ?? "?"
+            let batches = int(shard["batches"]) ?? -1
+            let shardWindows = int(shard["windows"]) ?? -1
+            if int(shard["first_batch"]) != nextBatch { problem("\(name): first_batch is \(int(shard["first_batch"]) ?? -1), expected \(nextBatch)") }
+            nextBatch += max(0, batches)
+            windows += max(0, shardWindows)
+            guard let bytes = checkFile(name, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"]), what: "shard") else { continue }
+            let path = root + "/" + name
+            do {
+                let content = try decompress(bytes, path: path)
+                let layoutInfo = try SafeTensors.layout(of: content, path: path)
+                var expected: [(String, [Int])] = [("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength])]
+                if let dim { expected.append(("embeddings", [shardWindows, maxLength, dim])) }
+                for (tensorName, shape) in expected {
+                    guard let entry = layoutInfo.tensors.first(where: { $0.tensor.name == tensorName }) else {
+                        problem("\(path): no \"\(tensorName)\" tensor")
+                        continue
+                    }
+                    if entry.tensor.shape != shape { problem("\(path): \(tensorName) has shape \(entry.tensor.shape), manifest implies \(shape)") }
+                    if layoutInfo.dataStart + entry.range.upperBound > content.count { problem("\(path): \(tensorName) runs past the end of the data") }
+                }
+                if content.count != int(shard["content_bytes"]) { problem("\(path): holds \(content.count) bytes, manifest says \(int(shard["content_bytes"]) ?? -1)") }
+                if batches * batchSize < shardWindows || (batches - 1) * batchSize >= shardWindows {
+                    problem("\(path): \(shardWindows) windows do not make \(batches) batches of \(batchSize)")
+                }
+            } catch {
+                problem("\(error)")
+            }
+        }
+        let totalWindows = int(manifest["totals"]?["windows"]) ?? -1
+        let totalBatches = int(manifest["totals"]?["batches"]) ?? -1
+        let dropLast = manifest["window"]?["drop_last"]?.value != .bool(false)
+        if nextBatch != totalBatches { problem("\(layout.manifest): shards hold \(nextBatch) batches, totals say \(totalBatches)") }
+        if batchSize > 0 {
+            let expectedBatches = dropLast ? totalWindows / batchSize : (totalWindows + batchSize - 1) / batchSize
+            let expectedRows = dropLast ? expectedBatches * batchSize : totalWindows
+            if totalBatches != expectedBatches {
+                problem("\(layout.manifest): \(totalWindows) windows make \(expectedBatches) batches of \(batchSize), totals say \(totalBatches)")
+            }
+            if windows != expectedRows { problem("\(layout.manifest): shards hold \(windows) windows, totals imply \(expectedRows)") }
+        }
+        return outcome
+    }
+
+    static func decompress(_ bytes: [UInt8], path: String) throws(IOError) -> [UInt8] {
+        // The file was just hashed in memory; decompress from the same bytes via a temporary reader.
+        let reader = try LZ4FrameReader(path: path)
+        let content = try reader.readAll()
+        if reader.compressedSHA256 != SHA256Hasher.hex(bytes) {
+            throw IOError(.checksumMismatch, path: path, "changed while being verified")
+        }
+        return content
+    }
+}
