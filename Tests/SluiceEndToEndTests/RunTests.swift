@@ -170,16 +170,38 @@ struct RunTests {
         #expect(result.stdoutText.contains("tokens     4 "))
     }
 
-    @Test("stages this build does not have yet are refused up front, not skipped")
-    func unbuiltStages() throws {
+    @Test("cross_document false keeps every window inside one document, as GPTDatasetV1 run per document")
+    func windowsInsideDocuments() throws {
         let directory = try TemporaryDirectory()
-        let corpus = try makeMixedCorpus(directory)
+        try directory.write("corpus/1.txt", "One two three four five six seven.")
+        try directory.write("corpus/2.txt", "Short.")
+        try directory.write("corpus/3.txt", "Alpha beta gamma delta epsilon zeta eta theta.")
+        let tokenizer = "\"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}"
         let config = try writeConfig(
-            directory, "{\"inputs\": [\"\(corpus)\"], \"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}, \"window\": {}}")
-        let result = try SluiceBinary.run(["run", config, "--out", directory.path("out")])
-        #expect(result.status == 1)
-        #expect(result.stderr.contains("window and embedding stages are not built yet"))
-        #expect(!FileManager.default.fileExists(atPath: directory.path("out")))
+            directory, "{\"inputs\": [\"corpus\"], \(tokenizer), \"window\": {\"max_length\": 3, \"stride\": 2, \"batch_size\": 1, \"cross_document\": false}}")
+        let out = directory.path("out")
+        let result = try SluiceBinary.run(["run", config, "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        // The reference: GPTDatasetV1 applied to each document's ids on its own.
+        let stream = try tokenIDs(out + "/tokens/part-00000.lz4")
+        var documents: [[Int]] = [[]]
+        for id in stream {
+            if id == 50256 { documents.append([]) } else { documents[documents.count - 1].append(id) }
+        }
+        var expected: [[Int]] = []
+        for document in documents {
+            for start in stride(from: 0, to: max(0, document.count - 3), by: 2) { expected.append(Array(document[start..<start + 3])) }
+        }
+        let shard = try LZ4FrameReader(path: out + "/shards/shard-00000.safetensors.lz4").readAll()
+        let layout = try SafeTensors.layout(of: shard, path: "shard")
+        let inputs = try #require(layout.tensors.first { $0.tensor.name == "inputs" })
+        let values = LittleEndian.floats(shard[(layout.dataStart + inputs.range.lowerBound)..<(layout.dataStart + inputs.range.upperBound)])
+            .map { Int($0.bitPattern) }
+        let rows = stride(from: 0, to: values.count, by: 3).map { Array(values[$0..<$0 + 3]) }
+        #expect(!expected.isEmpty)
+        #expect(rows == expected)
+        #expect(!rows.contains { $0.contains(50256) })
+        #expect(try SluiceBinary.run(["verify", out]).status == 0)
     }
 
     @Test("config check prints the resolved config; mistakes exit 1 with file:line:column")
