@@ -13,6 +13,20 @@ let package = Package(
                 .enableUpcomingFeature("ExistentialAny"),
                 .enableUpcomingFeature("MemberImportVisibility"),
             ]
-        )
+        ),
+        .executableTarget(
+            name: "MaterializeBenchmark",
+            dependencies: [
+                .product(name: "SluiceBPE", package: "sluice"),
+                .product(name: "SluiceConfig", package: "sluice"),
+                .product(name: "SluiceEmbedding", package: "sluice"),
+                .product(name: "SluiceIO", package: "sluice"),
+                .product(name: "SluicePipeline", package: "sluice"),
+            ],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
     ]
 )

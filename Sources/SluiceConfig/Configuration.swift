@@ -40,6 +40,16 @@ public struct WindowSettings: Sendable, Equatable {
     public var seed: UInt64
     public var dropLast: Bool
     public var crossDocument: Bool
+
+    public init(maxLength: Int, stride: Int, batchSize: Int, shuffle: Shuffle, seed: UInt64, dropLast: Bool, crossDocument: Bool) {
+        self.maxLength = maxLength
+        self.stride = stride
+        self.batchSize = batchSize
+        self.shuffle = shuffle
+        self.seed = seed
+        self.dropLast = dropLast
+        self.crossDocument = crossDocument
+    }
 }
 
 /// The `embedding` section.

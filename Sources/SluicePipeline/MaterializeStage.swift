@@ -1,9 +1,14 @@
 import SluiceEmbedding
 import SluiceIO
 
-// Performance notes: each batch's embeddings are built in one reused buffer and streamed
-// into the LZ4 frame, so a shard is never held in memory; each element is one float32
-// addition (token row + position row), converted to the output dtype per element.
+// Performance notes (2 M GPT-2 tokens, dim 256, 2.06 GB raw, to /dev/shm, release build;
+// Benchmarks/materialize_bench.py): 0.43 GB/s on one thread, 0.98 GB/s on two, against 0.14
+// GB/s for NumPy + python-lz4 doing the same work. The profile is kernel page copies into
+// tmpfs (31%), the manifest's SHA-256 of each shard (19%), the lookup itself (13%); LZ4 on
+// float32 barely registers (incompressible blocks are stored). Turning the frame's content
+// checksum off changed nothing measurable (0.43 vs 0.45 GB/s), so it stays on.
+// Each batch's embeddings are built in one reused buffer and streamed into the frame, so a
+// shard is never held in memory; each element is one float32 addition.
 
 /// The tables a materialize task looks rows up in.
 public struct EmbeddingTables: Sendable {

@@ -10,6 +10,11 @@ public struct TokenStream: Sendable {
     /// Start and length (separator excluded) of each document in `ids`.
     public var documents: [(start: Int, length: Int)]
 
+    public init(ids: [UInt32], documents: [(start: Int, length: Int)]) {
+        self.ids = ids
+        self.documents = documents
+    }
+
     public static func load(layout: OutputLayout, parts: [TokenizeStage.Sidecar]) throws -> TokenStream {
         var ids: [UInt32] = []
         ids.reserveCapacity(parts.reduce(0) { $0 + $1.tokens })
