@@ -24,6 +24,14 @@ enum WindowStage {
     ) throws -> Result {
         guard let window = configuration.window else { throw PipelineError("internal: no window section") }
         let stream = try TokenStream.load(layout: layout, parts: tokens)
+        if let embedding = configuration.embedding {
+            // Before drawing any table: a huge output_dim must be refused, not run out of memory.
+            let windows = WindowPlan(stream: stream, settings: window, shuffleGenerator: TorchGenerator(seed: window.seed)).starts.count
+            let rows = (embedding.vocabSize ?? encoder.idUpperBound) + (embedding.contextLength ?? window.maxLength)
+            let valueBytes = embedding.dtype == "float32" ? 4 : 2
+            let estimate = windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
+            try checkDiskSpace(estimate: estimate, layout: layout, force: force, log: log)
+        }
         var shuffleGenerator = TorchGenerator(seed: window.seed)
         var tables: EmbeddingTables?
         var tableRecords: [(name: String, file: String, shape: [Int], sha256: String)] = []
@@ -57,8 +65,6 @@ enum WindowStage {
 
         let plan = WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
         let bytesPerToken = 8 + (tables.map { $0.outputDim * $0.dtype.byteCount } ?? 0)
-        let estimate = plan.batchCount * window.batchSize * window.maxLength * bytesPerToken
-        try checkDiskSpace(estimate: estimate, layout: layout, force: force, log: log)
         let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
         let ranges = stride(from: 0, to: plan.batchCount, by: perShard).map { $0..<min($0 + perShard, plan.batchCount) }
         log("window: \(plan.windowCount) windows, \(plan.batchCount) batches of \(window.batchSize) in \(ranges.count) shard(s)")
@@ -102,10 +108,10 @@ enum WindowStage {
         guard statvfs(layout.root, &info) == 0 else { return }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
         let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
-        if estimate > 10 << 30 { log("warning: the shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)") }
+        if estimate > 10 << 30 { log("warning: the tables and shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)") }
         if estimate > free && !force {
             throw PipelineError(
-                "the shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force")
+                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force")
         }
     }
 }

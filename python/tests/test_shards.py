@@ -5,6 +5,7 @@ import hashlib
 import json
 import struct
 import subprocess
+import time
 
 import lz4.frame
 import numpy as np
@@ -108,3 +109,41 @@ def test_lz4_tool_reads_shards(sluice, tmp_path):
     raw = subprocess.run(["lz4", "-dc", str(shard)], check=True, capture_output=True).stdout
     assert raw == lz4.frame.decompress(shard.read_bytes())
     assert hashlib.sha256(shard.read_bytes()).hexdigest() == manifest["shards"][0]["sha256"]
+
+
+def test_pretrained_tables_give_the_same_shards(sluice, tmp_path):
+    """init "pretrained" with the tables `sluice tables` wrote equals init "torch" itself."""
+    out_torch, _, torch_data = run_book(sluice, tmp_path / "torch")
+    tables = tmp_path / "tables.safetensors"
+    subprocess.run([sluice, "tables", "--init", "torch", "--seed", "123", "--shape", "50257x256", "--shape", "4x256", "--out", str(tables)],
+                   check=True, capture_output=True)
+    config = json.loads((tmp_path / "torch/config.json").read_text())
+    config["embedding"] = {"output_dim": 256, "context_length": 4, "init": "pretrained", "pretrained": str(tables)}
+    config["window"]["shuffle"] = False
+    (tmp_path / "pre.json").write_text(json.dumps(config))
+    subprocess.run([sluice, "run", str(tmp_path / "pre.json"), "--out", str(tmp_path / "pre")], check=True, capture_output=True)
+    manifest = json.loads((tmp_path / "pre/manifest.json").read_text())
+    data = [raw_tensors(lz4.frame.decompress((tmp_path / "pre" / s["file"]).read_bytes())) for s in manifest["shards"]]
+    embeddings = np.concatenate([np.frombuffer(d["embeddings"][2], "<f4") for d in data])
+    assert np.array_equal(embeddings, torch_data["embeddings"].ravel())
+    # A table of the wrong width is named with its shape.
+    config["embedding"]["output_dim"] = 128
+    (tmp_path / "bad.json").write_text(json.dumps(config))
+    result = subprocess.run([sluice, "run", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad")], capture_output=True, text=True)
+    assert result.returncode == 1 and "token_embedding" in result.stderr and "[50257, 256]" in result.stderr
+
+
+def test_output_too_large_for_the_disk_is_refused_before_any_table(sluice, tmp_path):
+    config = {
+        "inputs": [str(ROOT / "examples/the-verdict.txt")],
+        "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
+        "window": {"max_length": 4, "stride": 1},
+        "embedding": {"output_dim": 1048576, "vocab_size": 2147483648},  # 8 PiB of tables: no disk holds that
+    }
+    (tmp_path / "huge.json").write_text(json.dumps(config))
+    start = time.perf_counter()
+    result = subprocess.run([sluice, "run", str(tmp_path / "huge.json"), "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    assert result.returncode == 1, result.stderr
+    assert "GiB free" in result.stderr and "--force" in result.stderr
+    assert time.perf_counter() - start < 30
+    assert not (tmp_path / "out/tables").exists()
