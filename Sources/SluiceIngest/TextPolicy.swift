@@ -84,19 +84,7 @@ public struct TextPolicy: Sendable {
                 index += 1
                 continue
             }
-            let length: Int
-            var low: UInt8 = 0x80
-            var high: UInt8 = 0xBF
-            switch lead {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: (length, low) = (3, 0xA0)
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: (length, high) = (3, 0x9F)
-            case 0xF0: (length, low) = (4, 0x90)
-            case 0xF1...0xF3: length = 4
-            case 0xF4: (length, high) = (4, 0x8F)
-            default: length = 0
-            }
+            let (length, low, high) = Self.sequenceShape(lead: lead) ?? (0, 0, 0)
             var consumed = 1
             var valid = length > 0
             while valid && consumed < length {
@@ -117,6 +105,22 @@ public struct TextPolicy: Sendable {
         return (output, replaced)
     }
 
+    /// For a lead byte ≥ 0x80: the sequence length and the allowed range of its second byte
+    /// (Unicode Table 3-7, well-formed UTF-8), or nil if the byte cannot start a sequence.
+    @inline(__always)
+    static func sequenceShape(lead: UInt8) -> (length: Int, low: UInt8, high: UInt8)? {
+        switch lead {
+        case 0xC2...0xDF: (2, 0x80, 0xBF)
+        case 0xE0: (3, 0xA0, 0xBF)
+        case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80, 0xBF)
+        case 0xED: (3, 0x80, 0x9F)
+        case 0xF0: (4, 0x90, 0xBF)
+        case 0xF1...0xF3: (4, 0x80, 0xBF)
+        case 0xF4: (4, 0x80, 0x8F)
+        default: nil
+        }
+    }
+
     /// Offset of the first byte that is not part of well-formed UTF-8, or nil.
     public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
         var index = 0
@@ -135,19 +139,7 @@ public struct TextPolicy: Sendable {
                 index += 1
                 continue
             }
-            var low: UInt8 = 0x80
-            var high: UInt8 = 0xBF
-            let length: Int
-            switch lead {
-            case 0xC2...0xDF: length = 2
-            case 0xE0: (length, low) = (3, 0xA0)
-            case 0xE1...0xEC, 0xEE...0xEF: length = 3
-            case 0xED: (length, high) = (3, 0x9F)
-            case 0xF0: (length, low) = (4, 0x90)
-            case 0xF1...0xF3: length = 4
-            case 0xF4: (length, high) = (4, 0x8F)
-            default: return index
-            }
+            guard let (length, low, high) = Self.sequenceShape(lead: lead) else { return index }
             guard index + length <= count else { return index }
             let second = bytes[index + 1]
             guard second >= low && second <= high else { return index }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import SluiceConfig
+import SluiceIO
 import SluiceIngest
 import SluicePipeline
 
@@ -54,7 +55,7 @@ struct Run: ParsableCommand {
         var runner = PipelineRunner(configuration: configuration, options: options)
         if log == .json {
             runner.log = { line in
-                FileHandle.standardError.write(Data(("{\"message\":" + quoteJSON(line) + "}\n").utf8))
+                FileHandle.standardError.write(Data(("{\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
             }
         }
         let summary: PipelineRunner.Summary
@@ -94,18 +95,4 @@ struct Run: ParsableCommand {
         }
         print(lines.joined(separator: "\n"))
     }
-}
-
-func quoteJSON(_ text: String) -> String {
-    var result = "\""
-    for scalar in text.unicodeScalars {
-        switch scalar {
-        case "\"": result += "\\\""
-        case "\\": result += "\\\\"
-        case "\n": result += "\\n"
-        case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
-        default: result.unicodeScalars.append(scalar)
-        }
-    }
-    return result + "\""
 }
