@@ -106,6 +106,10 @@ public enum ConfigSpec {
             "Element type of the materialized embeddings."),
         ConfigField("pretrained", .nullable(.string), default: .null,
             "init \"pretrained\": the safetensors file holding the tables."),
+        ConfigField("token_tensor", .string, default: .string(Array("token_embedding".utf8)),
+            "init \"pretrained\": name of the token table in that file (float32 [≥ vocab_size, output_dim])."),
+        ConfigField("position_tensor", .string, default: .string(Array("position_embedding".utf8)),
+            "init \"pretrained\": name of the position table in that file (float32 [≥ context_length, output_dim])."),
     ]
 
     public static let shards: [ConfigField] = [

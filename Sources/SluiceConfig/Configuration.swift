@@ -62,6 +62,8 @@ public struct EmbeddingSettings: Sendable, Equatable {
     public var torchKernel: String
     public var dtype: String
     public var pretrained: String?
+    public var tokenTensor: String
+    public var positionTensor: String
 }
 
 /// A decoded, validated config (format 1) with every default filled in.
@@ -185,7 +187,9 @@ public struct Configuration: Sendable {
                 seed: UInt64(section["seed"].flatMap(Self.int) ?? 123),
                 torchKernel: section["torch_kernel"]?.string ?? "avx2",
                 dtype: section["dtype"]?.string ?? "float32",
-                pretrained: section["pretrained"]?.string)
+                pretrained: section["pretrained"]?.string,
+                tokenTensor: section["token_tensor"]?.string ?? "token_embedding",
+                positionTensor: section["position_tensor"]?.string ?? "position_embedding")
         }
     }
 

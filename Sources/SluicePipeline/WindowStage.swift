@@ -50,7 +50,8 @@ enum WindowStage {
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
             } else {
                 (token, position) = try loadPretrained(
-                    configuration.resolvePath(embedding.pretrained ?? ""), vocabSize: vocabSize, contextLength: contextLength, dim: dim)
+                    configuration.resolvePath(embedding.pretrained ?? ""), names: (embedding.tokenTensor, embedding.positionTensor),
+                    vocabSize: vocabSize, contextLength: contextLength, dim: dim)
             }
             let dtype: SafeTensors.DType = embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
             tables = EmbeddingTables(token: token, position: position, vocabSize: vocabSize, contextLength: contextLength, outputDim: dim, dtype: dtype)
@@ -81,7 +82,9 @@ enum WindowStage {
         return Result(plan: plan, shards: shards, tables: tableRecords, stream: stream)
     }
 
-    static func loadPretrained(_ path: String, vocabSize: Int, contextLength: Int, dim: Int) throws -> ([Float], [Float]) {
+    static func loadPretrained(
+        _ path: String, names: (token: String, position: String), vocabSize: Int, contextLength: Int, dim: Int
+    ) throws -> ([Float], [Float]) {
         let bytes: [UInt8]
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -91,7 +94,7 @@ enum WindowStage {
         let layout = try SafeTensors.layout(of: bytes, path: path)
         func table(_ name: String, rows: Int) throws -> [Float] {
             guard let entry = layout.tensors.first(where: { $0.tensor.name == name }) else {
-                throw PipelineError("\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); sluice tables writes token_embedding and position_embedding")
+                throw PipelineError("\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor")
             }
             guard entry.tensor.dtype == .float32, entry.tensor.shape.count == 2, entry.tensor.shape[1] == dim, entry.tensor.shape[0] >= rows else {
                 throw PipelineError("\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))")
@@ -99,7 +102,7 @@ enum WindowStage {
             let start = layout.dataStart + entry.range.lowerBound
             return LittleEndian.floats(bytes[start..<(start + rows * dim * 4)])
         }
-        return (try table("token_embedding", rows: vocabSize), try table("position_embedding", rows: contextLength))
+        return (try table(names.token, rows: vocabSize), try table(names.position, rows: contextLength))
     }
 
     /// Warns before a huge output and refuses one that cannot fit the free disk unless forced.

@@ -115,10 +115,11 @@ def test_pretrained_tables_give_the_same_shards(sluice, tmp_path):
     """init "pretrained" with the tables `sluice tables` wrote equals init "torch" itself."""
     out_torch, _, torch_data = run_book(sluice, tmp_path / "torch")
     tables = tmp_path / "tables.safetensors"
-    subprocess.run([sluice, "tables", "--init", "torch", "--seed", "123", "--shape", "50257x256", "--shape", "4x256", "--out", str(tables)],
-                   check=True, capture_output=True)
+    subprocess.run([sluice, "tables", "--init", "torch", "--seed", "123", "--shape", "50257x256", "--shape", "4x256",
+                    "--name", "wte", "--name", "wpe", "--out", str(tables)], check=True, capture_output=True)
     config = json.loads((tmp_path / "torch/config.json").read_text())
-    config["embedding"] = {"output_dim": 256, "context_length": 4, "init": "pretrained", "pretrained": str(tables)}
+    config["embedding"] = {"output_dim": 256, "context_length": 4, "init": "pretrained", "pretrained": str(tables),
+                           "token_tensor": "wte", "position_tensor": "wpe"}
     config["window"]["shuffle"] = False
     (tmp_path / "pre.json").write_text(json.dumps(config))
     subprocess.run([sluice, "run", str(tmp_path / "pre.json"), "--out", str(tmp_path / "pre")], check=True, capture_output=True)
@@ -130,7 +131,7 @@ def test_pretrained_tables_give_the_same_shards(sluice, tmp_path):
     config["embedding"]["output_dim"] = 128
     (tmp_path / "bad.json").write_text(json.dumps(config))
     result = subprocess.run([sluice, "run", str(tmp_path / "bad.json"), "--out", str(tmp_path / "bad")], capture_output=True, text=True)
-    assert result.returncode == 1 and "token_embedding" in result.stderr and "[50257, 256]" in result.stderr
+    assert result.returncode == 1 and '"wte"' in result.stderr and "[50257, 256]" in result.stderr
 
 
 def test_output_too_large_for_the_disk_is_refused_before_any_table(sluice, tmp_path):
