@@ -98,9 +98,12 @@ struct PropertyTests {
             ("200k of one emoji", String(repeating: "👍", count: 200_000)),
         ])
     func pathological(_ name: String, _ text: String) throws {
+        // A hang guard, not a speed test: quadratic merging of these pieces takes hours, the
+        // heap merge well under a second in release (speed is measured by the benchmark),
+        // a few seconds in a debug build on a busy machine.
         let start = Date()
         let ids = gpt2.encodeOrdinary(text)
-        #expect(Date().timeIntervalSince(start) < 5, "\(name) took \(Date().timeIntervalSince(start)) s")
+        #expect(Date().timeIntervalSince(start) < 60, "\(name) took \(Date().timeIntervalSince(start)) s")
         #expect(try gpt2.decode(ids) == Array(text.utf8))
     }
 
