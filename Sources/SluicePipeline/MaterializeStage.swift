@@ -18,6 +18,15 @@ public struct EmbeddingTables: Sendable {
     public var contextLength: Int
     public var outputDim: Int
     public var dtype: SafeTensors.DType
+
+    public init(token: [Float], position: [Float], vocabSize: Int, contextLength: Int, outputDim: Int, dtype: SafeTensors.DType) {
+        self.token = token
+        self.position = position
+        self.vocabSize = vocabSize
+        self.contextLength = contextLength
+        self.outputDim = outputDim
+        self.dtype = dtype
+    }
 }
 
 /// One output shard: whole batches, as one LZ4 frame holding a safetensors file with
