@@ -54,13 +54,20 @@ public struct TorchGenerator: Sendable {
         position = 0
     }
 
-    /// `torch.randperm(n)` on CPU for n < 214,748,364: n − 1 draws, swap with i + r mod (n − i).
+    /// Below this many items `randomPermutation` is exactly `torch.randperm` on CPU; PyTorch
+    /// switches to another algorithm above it (not reproduced here).
+    public static let torchExactPermutationLimit = 214_748_364
+
+    /// A seeded permutation of `0 ..< count`: n − 1 draws, item i swapped with i + r mod (n − i).
+    /// Exactly `torch.randperm(count)` below `torchExactPermutationLimit`; above it the same loop
+    /// continues (64-bit draws once n − i needs them), deterministic but not PyTorch's order.
     public mutating func randomPermutation(_ count: Int) -> [Int] {
-        precondition(count < 214_748_364, "randperm beyond 2^32/20 uses another algorithm")
         var items = Array(0..<count)
         guard count > 1 else { return items }
         for index in 0..<(count - 1) {
-            let offset = Int(next32() % UInt32(count - index))
+            let remaining = count - index
+            let offset = remaining <= Int(UInt32.max)
+                ? Int(next32() % UInt32(remaining)) : Int(next64() % UInt64(remaining))
             items.swapAt(index, index + offset)
         }
         return items

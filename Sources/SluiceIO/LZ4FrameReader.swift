@@ -60,7 +60,7 @@ public final class LZ4FrameReader {
             let hint = input.withUnsafeBytes { source in
                 output.withUnsafeMutableBytes { destination in
                     LZ4F_decompress(
-                        context, destination.baseAddress, &produced, source.baseAddress! + inputStart, &consumed, nil)
+                        context, destination.baseAddress, &produced, source.baseAddress.map { $0 + inputStart }, &consumed, nil)
                 }
             }
             if LZ4F_isError(hint) != 0 {

@@ -15,10 +15,18 @@ public struct WindowPlan: Sendable {
     public var windowCount: Int { starts.count }
 
     /// - Parameter shuffleGenerator: the generator the "torch" shuffle draws from.
-    public init(stream: TokenStream, settings: WindowSettings, shuffleGenerator: TorchGenerator) {
+    /// - Throws: `PipelineError` when `shuffle: "torch"` is asked for more windows than PyTorch's
+    ///   reproduced randperm covers.
+    public init(stream: TokenStream, settings: WindowSettings, shuffleGenerator: TorchGenerator) throws {
         maxLength = settings.maxLength
         batchSize = settings.batchSize
+        let count = Self.windowCount(stream: stream, settings: settings)
+        if settings.shuffle == .torch && count >= TorchGenerator.torchExactPermutationLimit {
+            throw PipelineError(
+                "window.shuffle \"torch\": \(count) windows is beyond the \(TorchGenerator.torchExactPermutationLimit) for which PyTorch's randperm is reproduced; use \"shuffle\": true (a seeded shuffle of any size)")
+        }
         var starts: [Int] = []
+        starts.reserveCapacity(count)
         if settings.crossDocument {
             starts = Self.starts(length: stream.ids.count, maxLength: settings.maxLength, stride: settings.stride).map { $0 }
         } else {
@@ -38,6 +46,16 @@ public struct WindowPlan: Sendable {
             order = generator.dataLoaderEpochOrder(sampleCount: starts.count)
         }
         batchCount = settings.dropLast ? starts.count / settings.batchSize : (starts.count + settings.batchSize - 1) / settings.batchSize
+    }
+
+    /// How many windows `init` would make, without making them (for size estimates).
+    public static func windowCount(stream: TokenStream, settings: WindowSettings) -> Int {
+        // ceil((length − max_length) / stride) windows when length > max_length, else none.
+        func count(_ length: Int) -> Int {
+            let span = length - settings.maxLength
+            return span > 0 ? (span + settings.stride - 1) / settings.stride : 0
+        }
+        return settings.crossDocument ? count(stream.ids.count) : stream.documents.reduce(0) { $0 + count($1.length) }
     }
 
     /// GPTDatasetV1: a window at every `stride` while `start < length - maxLength`.

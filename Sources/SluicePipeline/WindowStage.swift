@@ -26,7 +26,7 @@ enum WindowStage {
         let stream = try TokenStream.load(layout: layout, parts: tokens)
         if let embedding = configuration.embedding {
             // Before drawing any table: a huge output_dim must be refused, not run out of memory.
-            let windows = WindowPlan(stream: stream, settings: window, shuffleGenerator: TorchGenerator(seed: window.seed)).starts.count
+            let windows = WindowPlan.windowCount(stream: stream, settings: window)
             let rows = (embedding.vocabSize ?? encoder.idUpperBound) + (embedding.contextLength ?? window.maxLength)
             let valueBytes = embedding.dtype == "float32" ? 4 : 2
             let estimate = windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
@@ -64,7 +64,7 @@ enum WindowStage {
             }
         }
 
-        let plan = WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
+        let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
         let bytesPerToken = 8 + (tables.map { $0.outputDim * $0.dtype.byteCount } ?? 0)
         let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
         let ranges = stride(from: 0, to: plan.batchCount, by: perShard).map { $0..<min($0 + perShard, plan.batchCount) }
