@@ -25,10 +25,12 @@ public struct BPEEncoder: Sendable {
             guard Int(id) >= vocabulary.count else {
                 throw BPEError(
                     .invalidSpecialToken,
-                    "special token \"\(text)\" has id \(id), which is already an ordinary token (ranks 0 ..< \(vocabulary.count))")
+                    "special token \"\(text)\" has id \(id), which is already an ordinary token (ranks 0 ..< \(vocabulary.count))"
+                )
             }
             guard byID[id] == nil, !text.isEmpty else {
-                throw BPEError(.invalidSpecialToken, "special token \"\(text)\" is empty or shares id \(id) with another")
+                throw BPEError(
+                    .invalidSpecialToken, "special token \"\(text)\" is empty or shares id \(id) with another")
             }
             byID[id] = Array(text.utf8)
         }
@@ -122,7 +124,8 @@ public struct BPEEncoder: Sendable {
         if let hit = Self.firstMatch(of: disallowed, in: bytes, from: 0) {
             throw BPEError(
                 .disallowedSpecialToken,
-                "the text contains the special token \"\(hit.name)\" at byte \(hit.offset); allow it to encode it as id \(specialTokens[hit.name] ?? 0), or encode it as ordinary text")
+                "the text contains the special token \"\(hit.name)\" at byte \(hit.offset); allow it to encode it as id \(specialTokens[hit.name] ?? 0), or encode it as ordinary text"
+            )
         }
         var output: [TokenID] = []
         var position = 0
@@ -146,7 +149,9 @@ public struct BPEEncoder: Sendable {
         var offset = start
         while offset < bytes.count {
             for (name, pattern) in candidates where bytes[offset] == pattern[0] {
-                if offset + pattern.count <= bytes.count && bytes[offset..<offset + pattern.count].elementsEqual(pattern) {
+                if offset + pattern.count <= bytes.count
+                    && bytes[offset..<offset + pattern.count].elementsEqual(pattern)
+                {
                     return (name, offset)
                 }
             }
@@ -169,7 +174,8 @@ public struct BPEEncoder: Sendable {
             } else {
                 throw BPEError(
                     .unknownTokenID,
-                    "id \(id) at position \(index) is not a token (vocabulary has \(vocabulary.count) ranks and \(specialByID.count) special tokens)")
+                    "id \(id) at position \(index) is not a token (vocabulary has \(vocabulary.count) ranks and \(specialByID.count) special tokens)"
+                )
             }
         }
         return output
@@ -195,7 +201,9 @@ public struct BPEEncoder: Sendable {
             unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { ranks in
                 var count = piece.count
                 for index in 0..<count { unsafe parts[index] = byteTokens[Int(unsafe piece[index])] }
-                for index in 0..<count - 1 { unsafe ranks[index] = pairs.merged(unsafe parts[index], unsafe parts[index + 1]) }
+                for index in 0..<count - 1 {
+                    unsafe ranks[index] = pairs.merged(unsafe parts[index], unsafe parts[index + 1])
+                }
                 unsafe ranks[count - 1] = .max
                 while count > 1 {
                     var best = TokenID.max

@@ -54,7 +54,8 @@ extension Vocabulary {
             guard let token else {
                 throw BPEError(
                     .missingRank, file: source,
-                    "rank \(rank) is missing (ranks go up to \(tokensByRank.count - 1)); ranks must be 0 ..< n with no gaps")
+                    "rank \(rank) is missing (ranks go up to \(tokensByRank.count - 1)); ranks must be 0 ..< n with no gaps"
+                )
             }
             tokens.append(token)
         }
@@ -83,7 +84,8 @@ extension Vocabulary {
         var specialCandidates: [Int: String] = [:]
         for (text, value) in encoder {
             guard let id = value as? Int, id >= 0 else {
-                throw BPEError(.malformedLine, file: encoderPath, "token \"\(text)\": id must be a non-negative integer")
+                throw BPEError(
+                    .malformedLine, file: encoderPath, "token \"\(text)\": id must be a non-negative integer")
             }
             if let previous = byID[id] ?? specialCandidates[id].map({ Array($0.utf8) }) {
                 throw BPEError(
@@ -107,7 +109,8 @@ extension Vocabulary {
             if line.isEmpty || line.starts(with: Array("#version".utf8)) { continue }
             let parts = String(decoding: line, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
             guard parts.count == 2 else {
-                throw BPEError(.malformedLine, file: mergesPath, line: lineNumber, "expected two space-separated symbols")
+                throw BPEError(
+                    .malformedLine, file: mergesPath, line: lineNumber, "expected two space-separated symbols")
             }
             var halves: [[UInt8]] = []
             for part in parts {
@@ -131,17 +134,20 @@ extension Vocabulary {
             guard let bytes = byID[id] else {
                 throw BPEError(
                     .missingRank, file: encoderPath,
-                    "id \(id) is missing; \(mergesPath) has \(merges.count) merges, so ids 0 ..< \(ordinaryCount) must all be tokens")
+                    "id \(id) is missing; \(mergesPath) has \(merges.count) merges, so ids 0 ..< \(ordinaryCount) must all be tokens"
+                )
             }
             if id < 256 && bytes.count != 1 {
-                throw BPEError(.inconsistentMerges, file: encoderPath, "id \(id) should be a single byte, got \(describe(bytes))")
+                throw BPEError(
+                    .inconsistentMerges, file: encoderPath, "id \(id) should be a single byte, got \(describe(bytes))")
             }
             tokens.append(bytes)
         }
         for (index, merge) in merges.enumerated() where merge.left + merge.right != tokens[256 + index] {
             throw BPEError(
                 .inconsistentMerges, file: mergesPath, line: merge.line,
-                "this merge makes \(describe(merge.left + merge.right)) but id \(256 + index) in \(encoderPath) is \(describe(tokens[256 + index]))")
+                "this merge makes \(describe(merge.left + merge.right)) but id \(256 + index) in \(encoderPath) is \(describe(tokens[256 + index]))"
+            )
         }
         var special: [String: TokenID] = [:]
         for (id, bytes) in byID where id >= ordinaryCount {
@@ -149,7 +155,9 @@ extension Vocabulary {
         }
         for (id, text) in specialCandidates {
             guard id >= ordinaryCount else {
-                throw BPEError(.inconsistentMerges, file: encoderPath, "token \"\(text)\" (id \(id)) is not in GPT-2's byte alphabet")
+                throw BPEError(
+                    .inconsistentMerges, file: encoderPath,
+                    "token \"\(text)\" (id \(id)) is not in GPT-2's byte alphabet")
             }
             special[text] = TokenID(id)
         }

@@ -43,7 +43,8 @@ public final class Vocabulary: Sendable {
         if let duplicate = duplicates.first {
             throw BPEError(
                 .duplicateToken, file: source,
-                "token \(Self.describe(tokensByRank[Int(duplicate.second)])) has two ranks, \(duplicate.first) and \(duplicate.second); each byte string needs one rank")
+                "token \(Self.describe(tokensByRank[Int(duplicate.second)])) has two ranks, \(duplicate.first) and \(duplicate.second); each byte string needs one rank"
+            )
         }
         self.lookup = table
 
@@ -52,7 +53,8 @@ public final class Vocabulary: Sendable {
             guard let rank = table.find([UInt8(byte)]) else {
                 throw BPEError(
                     .missingByteToken, file: source,
-                    "no token for the single byte 0x\(String(byte, radix: 16)); byte-level BPE needs all 256 bytes as tokens")
+                    "no token for the single byte 0x\(String(byte, radix: 16)); byte-level BPE needs all 256 bytes as tokens"
+                )
             }
             byteTokens[byte] = rank
         }
@@ -110,7 +112,8 @@ struct ByteStringTable: Sendable {
         self.tokenOffsets = tokenOffsets
         unsafe tokenBytes.withUnsafeBufferPointer { all in
             for rank in 0..<count {
-                let key = unsafe UnsafeBufferPointer(rebasing: all[Int(tokenOffsets[rank])..<Int(tokenOffsets[rank + 1])])
+                let key = unsafe UnsafeBufferPointer(
+                    rebasing: all[Int(tokenOffsets[rank])..<Int(tokenOffsets[rank + 1])])
                 if let existing = unsafe find(key) {
                     duplicates.append((existing, TokenID(rank)))
                     continue

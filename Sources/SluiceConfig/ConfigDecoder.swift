@@ -30,7 +30,9 @@ struct ConfigDecoder {
             guard let text = node.string, values.contains(text) else {
                 let list = values.map { "\"\($0)\"" }.joined(separator: ", ")
                 var message = "expected one of \(list), got \(describe(node))"
-                if let text = node.string, let near = Self.closest(to: text, in: values) { message += " — did you mean \"\(near)\"?" }
+                if let text = node.string, let near = Self.closest(to: text, in: values) {
+                    message += " — did you mean \"\(near)\"?"
+                }
                 report(node, path, message)
                 return node
             }
@@ -39,7 +41,9 @@ struct ConfigDecoder {
                 report(node, path, "expected an array, got \(describe(node))")
                 return node
             }
-            if items.count < minItems { report(node, path, "expected at least \(minItems) item(s), got \(items.count)") }
+            if items.count < minItems {
+                report(node, path, "expected at least \(minItems) item(s), got \(items.count)")
+            }
             let resolved = items.enumerated().map { resolve($1, as: element, path: "\(path)[\($0)]") }
             return JSONNode(.array(resolved), line: node.line, column: node.column)
         case .object(let fields):
@@ -64,7 +68,9 @@ struct ConfigDecoder {
                 let resolved = trial.resolve(node, as: candidate, path: path)
                 if trial.issues.isEmpty { return resolved }
             }
-            report(node, path, "expected \(types.map(Self.typeDescription).joined(separator: " or ")), got \(describe(node))")
+            report(
+                node, path,
+                "expected \(types.map(Self.typeDescription).joined(separator: " or ")), got \(describe(node))")
         }
         return node
     }
@@ -89,7 +95,8 @@ struct ConfigDecoder {
             if let given = node[field.name] {
                 resolved.append((field.name, resolve(given, as: field.type, path: join(path, field.name))))
             } else if let defaultValue = field.defaultValue {
-                resolved.append((field.name, resolve(JSONNode(defaultValue), as: field.type, path: join(path, field.name))))
+                resolved.append(
+                    (field.name, resolve(JSONNode(defaultValue), as: field.type, path: join(path, field.name))))
             } else {
                 report(node, join(path, field.name), "required key is missing (\(field.summary))")
             }
@@ -99,7 +106,9 @@ struct ConfigDecoder {
 
     mutating func report(_ node: JSONNode, _ path: String, _ message: String) {
         issues.append(
-            ConfigIssue(path: path, line: node.line > 0 ? node.line : nil, column: node.line > 0 ? node.column : nil, message: message))
+            ConfigIssue(
+                path: path, line: node.line > 0 ? node.line : nil, column: node.line > 0 ? node.column : nil,
+                message: message))
     }
 
     func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }

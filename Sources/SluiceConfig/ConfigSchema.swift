@@ -7,7 +7,8 @@ public enum ConfigSchema {
     public static func document() -> JSONNode {
         var root = schema(for: .object(ConfigSpec.root))
         if case .object(var members) = root.value {
-            members.insert(("$schema", JSONNode(.string(Array("https://json-schema.org/draft/2020-12/schema".utf8)))), at: 0)
+            members.insert(
+                ("$schema", JSONNode(.string(Array("https://json-schema.org/draft/2020-12/schema".utf8)))), at: 0)
             members.insert(("title", JSONNode(.string(Array("Sluice pipeline config, format 1".utf8)))), at: 1)
             members.insert(
                 ("description", JSONNode(.string(Array(crossFieldRules.utf8)))), at: 2)
@@ -39,7 +40,10 @@ public enum ConfigSchema {
             return JSONNode(.object([("enum", JSONNode(.array(values.map(string))))]))
         case .array(let element, let minItems):
             return JSONNode(
-                .object([("type", string("array")), ("items", schema(for: element)), ("minItems", JSONNode(.integer(Int64(minItems))))]))
+                .object([
+                    ("type", string("array")), ("items", schema(for: element)),
+                    ("minItems", JSONNode(.integer(Int64(minItems)))),
+                ]))
         case .object(let fields):
             var properties: [(key: String, value: JSONNode)] = []
             for field in fields {
@@ -61,7 +65,10 @@ public enum ConfigSchema {
         case .stringMap(let element):
             return JSONNode(.object([("type", string("object")), ("additionalProperties", schema(for: element))]))
         case .nullable(let inner):
-            return JSONNode(.object([("anyOf", JSONNode(.array([schema(for: inner), JSONNode(.object([("type", string("null"))]))])))]))
+            return JSONNode(
+                .object([
+                    ("anyOf", JSONNode(.array([schema(for: inner), JSONNode(.object([("type", string("null"))]))])))
+                ]))
         case .anyOf(let types):
             return JSONNode(.object([("anyOf", JSONNode(.array(types.map(schema(for:)))))]))
         }

@@ -38,102 +38,145 @@ public enum ConfigSpec {
     static let maxInt = Int64(1) << 50
 
     public static let ingest: [ConfigField] = [
-        ConfigField("text_field", .string, default: .string(Array("text".utf8)),
+        ConfigField(
+            "text_field", .string, default: .string(Array("text".utf8)),
             "JSONL: the field of each record that holds the document text."),
-        ConfigField("invalid_utf8", .enumeration(["replace", "skip", "fail"]), default: .string(Array("replace".utf8)),
-            "Invalid UTF-8: replace each bad sequence with U+FFFD as Python's errors=\"replace\" does, skip the document, or fail the run."),
-        ConfigField("on_bad_input", .enumeration(["skip", "fail"]), default: .string(Array("skip".utf8)),
+        ConfigField(
+            "invalid_utf8", .enumeration(["replace", "skip", "fail"]), default: .string(Array("replace".utf8)),
+            "Invalid UTF-8: replace each bad sequence with U+FFFD as Python's errors=\"replace\" does, skip the document, or fail the run."
+        ),
+        ConfigField(
+            "on_bad_input", .enumeration(["skip", "fail"]), default: .string(Array("skip".utf8)),
             "A corrupt archive, malformed JSONL line or unreadable file: report it and go on, or stop at the first."),
-        ConfigField("max_document_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
+        ConfigField(
+            "max_document_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
             "A document larger than this is skipped and reported, without being read whole into memory."),
-        ConfigField("max_input_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(17_179_869_184),
+        ConfigField(
+            "max_input_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(17_179_869_184),
             "Most decompressed bytes read from one input file; stops decompression bombs."),
-        ConfigField("utf16", .enumeration(["decode", "reject"]), default: .string(Array("decode".utf8)),
+        ConfigField(
+            "utf16", .enumeration(["decode", "reject"]), default: .string(Array("decode".utf8)),
             "A document that starts with a UTF-16 byte order mark: decode it to UTF-8, or reject it as bad input."),
-        ConfigField("newlines", .enumeration(["keep", "lf"]), default: .string(Array("keep".utf8)),
+        ConfigField(
+            "newlines", .enumeration(["keep", "lf"]), default: .string(Array("keep".utf8)),
             "Line endings: keep them byte for byte, or turn CRLF and lone CR into LF."),
-        ConfigField("nul_bytes", .enumeration(["keep", "strip"]), default: .string(Array("keep".utf8)),
+        ConfigField(
+            "nul_bytes", .enumeration(["keep", "strip"]), default: .string(Array("keep".utf8)),
             "NUL bytes in text: keep them, or remove them."),
-        ConfigField("nested_archives", .enumeration(["read", "skip"]), default: .string(Array("read".utf8)),
-            "An archive or compressed file inside an archive: read its members (one level deep), or skip it and count it."),
-        ConfigField("part_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(67_108_864),
+        ConfigField(
+            "nested_archives", .enumeration(["read", "skip"]), default: .string(Array("read".utf8)),
+            "An archive or compressed file inside an archive: read its members (one level deep), or skip it and count it."
+        ),
+        ConfigField(
+            "part_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(67_108_864),
             "Inputs are grouped into ingest tasks of about this many input bytes; each writes one docs part."),
     ]
 
     public static let tokenizer: [ConfigField] = [
-        ConfigField("vocab", .string, default: nil,
+        ConfigField(
+            "vocab", .string, default: nil,
             "A tiktoken rank file, or GPT-2's encoder.json when `merges` is given. Relative to the config file."),
-        ConfigField("merges", .nullable(.string), default: .null,
+        ConfigField(
+            "merges", .nullable(.string), default: .null,
             "GPT-2's vocab.bpe, to load `vocab` as encoder.json + vocab.bpe."),
-        ConfigField("special_tokens", .stringMap(.integer(minimum: 0, maximum: Int64(UInt32.max) - 1)),
+        ConfigField(
+            "special_tokens", .stringMap(.integer(minimum: 0, maximum: Int64(UInt32.max) - 1)),
             default: .object([("<|endoftext|>", JSONNode(.integer(50256)))]),
             "Special tokens and their ids; they never come from document text."),
-        ConfigField("document_separator", .nullable(.string), default: .string(Array("<|endoftext|>".utf8)),
+        ConfigField(
+            "document_separator", .nullable(.string), default: .string(Array("<|endoftext|>".utf8)),
             "The special token put between documents, or null for none."),
     ]
 
     public static let window: [ConfigField] = [
-        ConfigField("max_length", .integer(minimum: 1, maximum: 1 << 30), default: .integer(256),
+        ConfigField(
+            "max_length", .integer(minimum: 1, maximum: 1 << 30), default: .integer(256),
             "Tokens per training window (GPTDatasetV1's max_length)."),
-        ConfigField("stride", .integer(minimum: 1, maximum: 1 << 30), default: .integer(128),
+        ConfigField(
+            "stride", .integer(minimum: 1, maximum: 1 << 30), default: .integer(128),
             "Tokens between the starts of consecutive windows."),
-        ConfigField("batch_size", .integer(minimum: 1, maximum: 1 << 24), default: .integer(4),
+        ConfigField(
+            "batch_size", .integer(minimum: 1, maximum: 1 << 24), default: .integer(4),
             "Windows per batch."),
-        ConfigField("shuffle", .anyOf([.boolean, .enumeration(["torch"])]), default: .bool(false),
+        ConfigField(
+            "shuffle", .anyOf([.boolean, .enumeration(["torch"])]), default: .bool(false),
             "false: windows in order; true: a seeded shuffle; \"torch\": exactly DataLoader(shuffle=True)'s order."),
-        ConfigField("seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
+        ConfigField(
+            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
             "Seed of the shuffle."),
-        ConfigField("drop_last", .boolean, default: .bool(true),
+        ConfigField(
+            "drop_last", .boolean, default: .bool(true),
             "Drop a final batch that has fewer than batch_size windows."),
-        ConfigField("cross_document", .boolean, default: .bool(true),
-            "Let windows cross document boundaries (the book's behaviour); false keeps each window inside one document."),
+        ConfigField(
+            "cross_document", .boolean, default: .bool(true),
+            "Let windows cross document boundaries (the book's behaviour); false keeps each window inside one document."
+        ),
     ]
 
     public static let embedding: [ConfigField] = [
-        ConfigField("output_dim", .integer(minimum: 1, maximum: 1 << 20), default: .integer(256),
+        ConfigField(
+            "output_dim", .integer(minimum: 1, maximum: 1 << 20), default: .integer(256),
             "Embedding width D."),
-        ConfigField("vocab_size", .nullable(.integer(minimum: 1, maximum: 1 << 31)), default: .null,
+        ConfigField(
+            "vocab_size", .nullable(.integer(minimum: 1, maximum: 1 << 31)), default: .null,
             "Rows of the token table; null: the tokenizer's (50257 for GPT-2)."),
-        ConfigField("context_length", .nullable(.integer(minimum: 1, maximum: 1 << 30)), default: .null,
+        ConfigField(
+            "context_length", .nullable(.integer(minimum: 1, maximum: 1 << 30)), default: .null,
             "Rows of the position table; null: window.max_length."),
-        ConfigField("init", .enumeration(["torch", "pretrained"]), default: .string(Array("torch".utf8)),
+        ConfigField(
+            "init", .enumeration(["torch", "pretrained"]), default: .string(Array("torch".utf8)),
             "torch: bit-exact torch.manual_seed(seed) + nn.Embedding; pretrained: tables from a safetensors file."),
-        ConfigField("seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
+        ConfigField(
+            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
             "torch.manual_seed value for init \"torch\"."),
-        ConfigField("torch_kernel", .enumeration(["avx2", "default"]), default: .string(Array("avx2".utf8)),
+        ConfigField(
+            "torch_kernel", .enumeration(["avx2", "default"]), default: .string(Array("avx2".utf8)),
             "PyTorch CPU kernel to reproduce: avx2 (every modern x86-64) or default (the scalar libm one)."),
-        ConfigField("dtype", .enumeration(["float32", "float16", "bfloat16"]), default: .string(Array("float32".utf8)),
+        ConfigField(
+            "dtype", .enumeration(["float32", "float16", "bfloat16"]), default: .string(Array("float32".utf8)),
             "Element type of the materialized embeddings."),
-        ConfigField("pretrained", .nullable(.string), default: .null,
+        ConfigField(
+            "pretrained", .nullable(.string), default: .null,
             "init \"pretrained\": the safetensors file holding the tables."),
-        ConfigField("token_tensor", .string, default: .string(Array("token_embedding".utf8)),
+        ConfigField(
+            "token_tensor", .string, default: .string(Array("token_embedding".utf8)),
             "init \"pretrained\": name of the token table in that file (float32 [≥ vocab_size, output_dim])."),
-        ConfigField("position_tensor", .string, default: .string(Array("position_embedding".utf8)),
+        ConfigField(
+            "position_tensor", .string, default: .string(Array("position_embedding".utf8)),
             "init \"pretrained\": name of the position table in that file (float32 [≥ context_length, output_dim])."),
     ]
 
     public static let shards: [ConfigField] = [
-        ConfigField("target_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
-            "Approximate uncompressed size of one output shard (whole batches per shard)."),
+        ConfigField(
+            "target_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
+            "Approximate uncompressed size of one output shard (whole batches per shard).")
     ]
 
     public static let root: [ConfigField] = [
-        ConfigField("format", .integer(minimum: 1, maximum: 1), default: .integer(formatVersion),
+        ConfigField(
+            "format", .integer(minimum: 1, maximum: 1), default: .integer(formatVersion),
             "Config format version."),
-        ConfigField("inputs", .array(.string, minItems: 1), default: nil,
+        ConfigField(
+            "inputs", .array(.string, minItems: 1), default: nil,
             "Files, directories (recursive) and glob patterns, relative to the config file."),
-        ConfigField("output", .string, default: .string(Array("out".utf8)),
+        ConfigField(
+            "output", .string, default: .string(Array("out".utf8)),
             "Output directory, relative to the config file (sluice run --out overrides)."),
-        ConfigField("workers", .nullable(.integer(minimum: 1, maximum: 1024)), default: .null,
+        ConfigField(
+            "workers", .nullable(.integer(minimum: 1, maximum: 1024)), default: .null,
             "Worker processes at once; null: the number of CPUs. Never changes the output."),
-        ConfigField("retries", .integer(minimum: 0, maximum: 100), default: .integer(2),
+        ConfigField(
+            "retries", .integer(minimum: 0, maximum: 100), default: .integer(2),
             "Times a failed task is retried before the run stops."),
         ConfigField("ingest", .object(ingest), default: .object([]), "Reading inputs into documents."),
-        ConfigField("tokenizer", .nullable(.object(tokenizer)), default: .null,
+        ConfigField(
+            "tokenizer", .nullable(.object(tokenizer)), default: .null,
             "Byte-level BPE tokenization; null: the run stops after ingest."),
-        ConfigField("window", .nullable(.object(window)), default: .null,
+        ConfigField(
+            "window", .nullable(.object(window)), default: .null,
             "Sliding windows and batches; null: the run stops after tokenize."),
-        ConfigField("embedding", .nullable(.object(embedding)), default: .null,
+        ConfigField(
+            "embedding", .nullable(.object(embedding)), default: .null,
             "Token + position embeddings; null: shards hold ids only."),
         ConfigField("shards", .object(shards), default: .object([]), "Output shards."),
     ]

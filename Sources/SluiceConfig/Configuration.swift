@@ -41,7 +41,9 @@ public struct WindowSettings: Sendable, Equatable {
     public var dropLast: Bool
     public var crossDocument: Bool
 
-    public init(maxLength: Int, stride: Int, batchSize: Int, shuffle: Shuffle, seed: UInt64, dropLast: Bool, crossDocument: Bool) {
+    public init(
+        maxLength: Int, stride: Int, batchSize: Int, shuffle: Shuffle, seed: UInt64, dropLast: Bool, crossDocument: Bool
+    ) {
         self.maxLength = maxLength
         self.stride = stride
         self.batchSize = batchSize
@@ -93,20 +95,28 @@ public struct Configuration: Sendable {
         do {
             bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: file)))
         } catch {
-            throw ConfigError(file: file, issues: [ConfigIssue(path: "", message: "cannot read the config: \(error.localizedDescription)")])
+            throw ConfigError(
+                file: file,
+                issues: [ConfigIssue(path: "", message: "cannot read the config: \(error.localizedDescription)")])
         }
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         return try decode(bytes, file: file, baseDirectory: base)
     }
 
     /// Validates config text; `file` names it in errors, `baseDirectory` anchors relative paths.
-    public static func decode(_ bytes: [UInt8], file: String, baseDirectory: String) throws(ConfigError) -> Configuration {
+    public static func decode(_ bytes: [UInt8], file: String, baseDirectory: String) throws(ConfigError)
+        -> Configuration
+    {
         let node: JSONNode
         do {
             node = try JSONNode.parse(bytes)
         } catch {
             throw ConfigError(
-                file: file, issues: [ConfigIssue(path: "", line: error.line, column: error.column, message: "invalid JSON: \(error.message)")])
+                file: file,
+                issues: [
+                    ConfigIssue(
+                        path: "", line: error.line, column: error.column, message: "invalid JSON: \(error.message)")
+                ])
         }
         var decoder = ConfigDecoder()
         let resolved = decoder.resolve(node, as: .object(ConfigSpec.root), path: "")
@@ -220,7 +230,9 @@ public struct Configuration: Sendable {
             }
             var seen: [UInt32: String] = [:]
             for (name, id) in tokenizer.specialTokens.sorted(by: { $0.key < $1.key }) {
-                if let other = seen[id] { issue("tokenizer.special_tokens", "\"\(name)\" and \"\(other)\" share id \(id)") }
+                if let other = seen[id] {
+                    issue("tokenizer.special_tokens", "\"\(name)\" and \"\(other)\" share id \(id)")
+                }
                 seen[id] = name
                 if name.isEmpty { issue("tokenizer.special_tokens", "a special token cannot be the empty string") }
             }
@@ -231,7 +243,9 @@ public struct Configuration: Sendable {
         if let embedding {
             if window == nil { issue("embedding", "embeddings are made per window: add a \"window\" section") }
             if let context = embedding.contextLength, let window, context < window.maxLength {
-                issue("embedding.context_length", "\(context) is shorter than window.max_length \(window.maxLength); every position needs a row")
+                issue(
+                    "embedding.context_length",
+                    "\(context) is shorter than window.max_length \(window.maxLength); every position needs a row")
             }
             if embedding.initializer == "pretrained" && embedding.pretrained == nil {
                 issue("embedding.pretrained", "init \"pretrained\" needs the safetensors file here")

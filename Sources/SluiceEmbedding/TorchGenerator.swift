@@ -66,7 +66,8 @@ public struct TorchGenerator: Sendable {
         guard count > 1 else { return items }
         for index in 0..<(count - 1) {
             let remaining = count - index
-            let offset = remaining <= Int(UInt32.max)
+            let offset =
+                remaining <= Int(UInt32.max)
                 ? Int(next32() % UInt32(remaining)) : Int(next64() % UInt64(remaining))
             items.swapAt(index, index + offset)
         }

@@ -97,7 +97,9 @@ extension TorchGenerator {
         var x = (m - 1) + t
         let z = x * x
         var y = Float(bitPattern: 0x3D90_21BB)
-        for constant: UInt32 in [0xBDEB_D1B8, 0x3DEF_251A, 0xBDFE_5D4F, 0x3E11_E9BF, 0xBE2A_AE50, 0x3E4C_CEAC, 0xBE7F_FFFC, 0x3EAA_AAAA] {
+        for constant: UInt32 in [
+            0xBDEB_D1B8, 0x3DEF_251A, 0xBDFE_5D4F, 0x3E11_E9BF, 0xBE2A_AE50, 0x3E4C_CEAC, 0xBE7F_FFFC, 0x3EAA_AAAA,
+        ] {
             y = Float(bitPattern: constant).addingProduct(y, x)
         }
         y = y * x

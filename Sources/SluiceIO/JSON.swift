@@ -163,7 +163,8 @@ struct JSONParser {
 
     mutating func expectLiteral(_ literal: String) throws(JSONSyntaxError) {
         let expected = Array(literal.utf8)
-        guard index + expected.count <= bytes.count, bytes[index..<index + expected.count].elementsEqual(expected) else {
+        guard index + expected.count <= bytes.count, bytes[index..<index + expected.count].elementsEqual(expected)
+        else {
             throw error("expected \(literal)")
         }
         index += expected.count
@@ -260,7 +261,9 @@ struct JSONParser {
                 index += 1
                 return result
             }
-            if byte < 0x20 { throw error("control character 0x\(String(byte, radix: 16)) inside a string must be escaped") }
+            if byte < 0x20 {
+                throw error("control character 0x\(String(byte, radix: 16)) inside a string must be escaped")
+            }
             if byte == UInt8(ascii: "\\") {
                 result.append(contentsOf: bytes[runStart..<index])
                 try parseEscape(into: &result)
@@ -289,7 +292,9 @@ struct JSONParser {
         case UInt8(ascii: "u"):
             var value = try parseHex4()
             if (0xD800...0xDBFF).contains(value) {
-                if index + 1 < bytes.count && bytes[index] == UInt8(ascii: "\\") && bytes[index + 1] == UInt8(ascii: "u") {
+                if index + 1 < bytes.count && bytes[index] == UInt8(ascii: "\\")
+                    && bytes[index + 1] == UInt8(ascii: "u")
+                {
                     let save = index
                     index += 2
                     let low = try parseHex4()
@@ -344,7 +349,9 @@ struct JSONParser {
         let integerStart = index
         let integerDigits = digits()
         guard integerDigits > 0 else { throw error("expected digits in number") }
-        if integerDigits > 1 && bytes[integerStart] == UInt8(ascii: "0") { throw error("leading zeros are not allowed in numbers") }
+        if integerDigits > 1 && bytes[integerStart] == UInt8(ascii: "0") {
+            throw error("leading zeros are not allowed in numbers")
+        }
         var isInteger = true
         if index < bytes.count && bytes[index] == UInt8(ascii: ".") {
             index += 1
@@ -354,7 +361,9 @@ struct JSONParser {
         if index < bytes.count && (bytes[index] == UInt8(ascii: "e") || bytes[index] == UInt8(ascii: "E")) {
             index += 1
             isInteger = false
-            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) { index += 1 }
+            if index < bytes.count && (bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-")) {
+                index += 1
+            }
             guard digits() > 0 else { throw error("expected digits in the exponent") }
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)

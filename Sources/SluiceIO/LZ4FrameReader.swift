@@ -26,7 +26,8 @@ public final class LZ4FrameReader {
         var ctx: OpaquePointer?
         let created = LZ4F_createDecompressionContext(&ctx, UInt32(LZ4F_VERSION))
         guard LZ4F_isError(created) == 0, let ctx else {
-            throw IOError(.decompression, path: path, "LZ4F_createDecompressionContext: \(LZ4FrameWriter.errorName(created))")
+            throw IOError(
+                .decompression, path: path, "LZ4F_createDecompressionContext: \(LZ4FrameWriter.errorName(created))")
         }
         context = ctx
     }
@@ -60,7 +61,8 @@ public final class LZ4FrameReader {
             let hint = input.withUnsafeBytes { source in
                 output.withUnsafeMutableBytes { destination in
                     LZ4F_decompress(
-                        context, destination.baseAddress, &produced, source.baseAddress.map { $0 + inputStart }, &consumed, nil)
+                        context, destination.baseAddress, &produced, source.baseAddress.map { $0 + inputStart },
+                        &consumed, nil)
                 }
             }
             if LZ4F_isError(hint) != 0 {
@@ -87,7 +89,8 @@ public final class LZ4FrameReader {
         do {
             data = try handle.read(upToCount: 1 << 20) ?? Data()
         } catch {
-            throw IOError(.cannotRead, path: path, offset: compressedOffset, "read failed: \(error.localizedDescription)")
+            throw IOError(
+                .cannotRead, path: path, offset: compressedOffset, "read failed: \(error.localizedDescription)")
         }
         if data.isEmpty {
             atEndOfFile = true

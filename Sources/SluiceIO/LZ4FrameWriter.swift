@@ -46,7 +46,8 @@ public final class LZ4FrameWriter {
         case .mib4: preferences.frameInfo.blockSizeID = LZ4F_max4MB
         }
         preferences.frameInfo.blockMode = LZ4F_blockIndependent
-        preferences.frameInfo.contentChecksumFlag = options.contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum
+        preferences.frameInfo.contentChecksumFlag =
+            options.contentChecksum ? LZ4F_contentChecksumEnabled : LZ4F_noContentChecksum
         var ctx: OpaquePointer?
         let created = LZ4F_createCompressionContext(&ctx, UInt32(LZ4F_VERSION))
         guard LZ4F_isError(created) == 0, let ctx else {

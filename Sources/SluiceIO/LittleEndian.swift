@@ -18,7 +18,9 @@ public enum LittleEndian {
 
     public static func floats(_ bytes: ArraySlice<UInt8>) -> [Float] {
         stride(from: bytes.startIndex, to: bytes.endIndex, by: 4).map { index in
-            Float(bitPattern: UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24)
+            Float(
+                bitPattern: UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16
+                    | UInt32(bytes[index + 3]) << 24)
         }
     }
 }

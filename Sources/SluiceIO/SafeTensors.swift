@@ -36,16 +36,25 @@ public enum SafeTensors {
     public static func header(for tensors: [Tensor], metadata: [(String, String)] = []) -> [UInt8] {
         var members: [(key: String, value: JSONNode)] = []
         if !metadata.isEmpty {
-            members.append(("__metadata__", JSONNode(.object(metadata.map { ($0.0, JSONNode(.string(Array($0.1.utf8)))) }))))
+            members.append(
+                ("__metadata__", JSONNode(.object(metadata.map { ($0.0, JSONNode(.string(Array($0.1.utf8)))) }))))
         }
         var offset = 0
         for tensor in tensors {
             let end = offset + tensor.byteCount
-            members.append((tensor.name, JSONNode(.object([
-                ("dtype", JSONNode(.string(Array(tensor.dtype.rawValue.utf8)))),
-                ("shape", JSONNode(.array(tensor.shape.map { JSONNode(.integer(Int64($0))) }))),
-                ("data_offsets", JSONNode(.array([JSONNode(.integer(Int64(offset))), JSONNode(.integer(Int64(end)))]))),
-            ]))))
+            members.append(
+                (
+                    tensor.name,
+                    JSONNode(
+                        .object([
+                            ("dtype", JSONNode(.string(Array(tensor.dtype.rawValue.utf8)))),
+                            ("shape", JSONNode(.array(tensor.shape.map { JSONNode(.integer(Int64($0))) }))),
+                            (
+                                "data_offsets",
+                                JSONNode(.array([JSONNode(.integer(Int64(offset))), JSONNode(.integer(Int64(end)))]))
+                            ),
+                        ]))
+                ))
             offset = end
         }
         var json = Array(JSONNode(.object(members)).serialized(pretty: false).utf8)
@@ -70,7 +79,8 @@ public enum SafeTensors {
         var length = 0
         for index in 0..<8 { length |= Int(bytes[index]) << (8 * index) }
         guard length <= bytes.count - 8, length < 100_000_000 else {
-            throw IOError(.malformedJSON, path: path, offset: 0, "safetensors header length \(length) does not fit the file")
+            throw IOError(
+                .malformedJSON, path: path, offset: 0, "safetensors header length \(length) does not fit the file")
         }
         let node: JSONNode
         do {
@@ -78,7 +88,9 @@ public enum SafeTensors {
         } catch {
             throw IOError(.malformedJSON, path: path, offset: 8, "safetensors header is not JSON: \(error)")
         }
-        guard let members = node.members else { throw IOError(.malformedJSON, path: path, offset: 8, "safetensors header is not an object") }
+        guard let members = node.members else {
+            throw IOError(.malformedJSON, path: path, offset: 8, "safetensors header is not an object")
+        }
         var tensors: [(tensor: Tensor, range: Range<Int>)] = []
         var metadata: [String: String] = [:]
         for (name, value) in members {
@@ -91,12 +103,18 @@ public enum SafeTensors {
                 case .array(let offsets)? = value["data_offsets"]?.value, offsets.count == 2,
                 case .integer(let start) = offsets[0].value, case .integer(let end) = offsets[1].value
             else {
-                throw IOError(.malformedJSON, path: path, offset: 8, "tensor \"\(name)\": dtype, shape or data_offsets missing or unsupported")
+                throw IOError(
+                    .malformedJSON, path: path, offset: 8,
+                    "tensor \"\(name)\": dtype, shape or data_offsets missing or unsupported")
             }
-            let shape = shapeNodes.compactMap { node -> Int? in if case .integer(let v) = node.value { Int(v) } else { nil } }
+            let shape = shapeNodes.compactMap { node -> Int? in
+                if case .integer(let v) = node.value { Int(v) } else { nil }
+            }
             let tensor = Tensor(name: name, dtype: dtype, shape: shape)
             guard start >= 0, end >= start, Int(end - start) == tensor.byteCount else {
-                throw IOError(.malformedJSON, path: path, offset: 8, "tensor \"\(name)\": data_offsets do not match its shape and dtype")
+                throw IOError(
+                    .malformedJSON, path: path, offset: 8,
+                    "tensor \"\(name)\": data_offsets do not match its shape and dtype")
             }
             tensors.append((tensor, Int(start)..<Int(end)))
         }

@@ -28,7 +28,9 @@ final class ArchiveReader {
     /// member with no archive formats enabled — otherwise a stream of zeros would be taken for
     /// an empty tar and its bytes lost.
     static func open(path: String, raw: Bool) -> Result<ArchiveReader, ArchiveMessage> {
-        guard let handle = archive_read_new() else { return .failure(ArchiveMessage("archive_read_new failed (out of memory)")) }
+        guard let handle = archive_read_new() else {
+            return .failure(ArchiveMessage("archive_read_new failed (out of memory)"))
+        }
         let reader = ArchiveReader(handle: handle)
         reader.enableFormats(raw: raw)
         if archive_read_open_filename(handle, path, 1 << 16) != ARCHIVE_OK {
@@ -38,8 +40,12 @@ final class ArchiveReader {
     }
 
     /// Opens an archive whose bytes are the current member of `outer`.
-    static func openNested(in outer: ArchiveReader, raw: Bool, onRead: @escaping (Int) -> Bool) -> Result<ArchiveReader, ArchiveMessage> {
-        guard let handle = archive_read_new() else { return .failure(ArchiveMessage("archive_read_new failed (out of memory)")) }
+    static func openNested(in outer: ArchiveReader, raw: Bool, onRead: @escaping (Int) -> Bool) -> Result<
+        ArchiveReader, ArchiveMessage
+    > {
+        guard let handle = archive_read_new() else {
+            return .failure(ArchiveMessage("archive_read_new failed (out of memory)"))
+        }
         let reader = ArchiveReader(handle: handle)
         reader.enableFormats(raw: raw)
         let source = NestedSource(outer: outer.handle, onRead: onRead)

@@ -21,7 +21,8 @@ public enum DocsPart {
         public var report: IngestReport
 
         public init(
-            part: Int, inputs: [String], documents: Int, documentBytes: Int, fileBytes: Int, sha256: String, report: IngestReport
+            part: Int, inputs: [String], documents: Int, documentBytes: Int, fileBytes: Int, sha256: String,
+            report: IngestReport
         ) {
             self.part = part
             self.inputs = inputs
@@ -85,7 +86,9 @@ public enum DocsPart {
             var length: UInt64 = 0
             for (index, byte) in header.enumerated() { length |= UInt64(byte) << (8 * UInt64(index)) }
             guard length < 1 << 40 else {
-                throw IOError(.decompression, path: path, "document length \(length) is implausible; the part is corrupt — re-run ingest")
+                throw IOError(
+                    .decompression, path: path,
+                    "document length \(length) is implausible; the part is corrupt — re-run ingest")
             }
             return try take(Int(length), allowEnd: false)
         }

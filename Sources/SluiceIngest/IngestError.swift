@@ -30,7 +30,9 @@ public struct IngestError: Error, Sendable, CustomStringConvertible {
     public var offset: Int?
     public var message: String
 
-    public init(_ reason: Reason, file: String, member: String? = nil, line: Int? = nil, offset: Int? = nil, _ message: String) {
+    public init(
+        _ reason: Reason, file: String, member: String? = nil, line: Int? = nil, offset: Int? = nil, _ message: String
+    ) {
         self.reason = reason
         self.file = file
         self.member = member

@@ -47,7 +47,8 @@ public final class IngestReader {
         syncRepairs()
         if (report.documents, report.skippedCount) == before {
             try problem(
-                IngestError(.emptyInput, file: input.name, "gave no document (an empty archive or JSONL file?)"), bytes: input.byteCount)
+                IngestError(.emptyInput, file: input.name, "gave no document (an empty archive or JSONL file?)"),
+                bytes: input.byteCount)
         }
     }
 
@@ -84,12 +85,15 @@ public final class IngestReader {
         case .rejected(let reason, let message):
             if reason == .invalidUTF8 && settings.invalidUTF8 == .fail {
                 let offset = TextPolicy.firstInvalidUTF8(raw)
-                let error = IngestError(reason, file: file, member: member, line: line, offset: offset, message + "; fix the input or set ingest.invalid_utf8 to \"replace\"")
+                let error = IngestError(
+                    reason, file: file, member: member, line: line, offset: offset,
+                    message + "; fix the input or set ingest.invalid_utf8 to \"replace\"")
                 report.record(error, bytes: raw.count)
                 throw error
             }
             let offset = reason == .invalidUTF8 ? TextPolicy.firstInvalidUTF8(raw) : nil
-            try problem(IngestError(reason, file: file, member: member, line: line, offset: offset, message), bytes: raw.count)
+            try problem(
+                IngestError(reason, file: file, member: member, line: line, offset: offset, message), bytes: raw.count)
         }
     }
 
@@ -98,20 +102,26 @@ public final class IngestReader {
     private func readPlainFile(_ input: InputFile, jsonl: Bool) throws {
         let descriptor = open(input.path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            try problem(IngestError(.unreadableFile, file: input.name, "cannot open: \(String(cString: strerror(errno)))"), bytes: input.byteCount)
+            try problem(
+                IngestError(.unreadableFile, file: input.name, "cannot open: \(String(cString: strerror(errno)))"),
+                bytes: input.byteCount)
             return
         }
         defer { close(descriptor) }
         if !jsonl && input.byteCount > settings.maxDocumentBytes {
             try problem(
-                IngestError(.oversizedDocument, file: input.name,
-                    "\(input.byteCount) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the file"),
+                IngestError(
+                    .oversizedDocument, file: input.name,
+                    "\(input.byteCount) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the file"
+                ),
                 bytes: input.byteCount)
             return
         }
         var chunks = ChunkSource { [buffer] in
             let count = Glibc.read(descriptor, buffer.baseAddress, buffer.count)
-            if count < 0 { throw IngestError(.unreadableFile, file: input.name, "read failed: \(String(cString: strerror(errno)))") }
+            if count < 0 {
+                throw IngestError(.unreadableFile, file: input.name, "read failed: \(String(cString: strerror(errno)))")
+            }
             return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
         }
         do {
@@ -152,8 +162,10 @@ public final class IngestReader {
             try accept(bytes, file: file, member: member, line: nil)
         case .oversized(let total):
             try problem(
-                IngestError(.oversizedDocument, file: file, member: member,
-                    "\(total) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the document"),
+                IngestError(
+                    .oversizedDocument, file: file, member: member,
+                    "\(total) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the document"
+                ),
                 bytes: total)
         }
     }
@@ -174,8 +186,10 @@ public final class IngestReader {
             if discarding {
                 discarding = false
                 try problem(
-                    IngestError(.oversizedDocument, file: file, member: member, line: lineNumber,
-                        "record of \(discardedBytes) bytes is over the limit for ingest.max_document_bytes (\(settings.maxDocumentBytes))"),
+                    IngestError(
+                        .oversizedDocument, file: file, member: member, line: lineNumber,
+                        "record of \(discardedBytes) bytes is over the limit for ingest.max_document_bytes (\(settings.maxDocumentBytes))"
+                    ),
                     bytes: discardedBytes)
                 return
             }
@@ -212,34 +226,42 @@ public final class IngestReader {
             (node, surrogates) = try JSONNode.parseCountingRepairs(bytes)
         } catch {
             try problem(
-                IngestError(.malformedJSONL, file: file, member: member, line: line,
+                IngestError(
+                    .malformedJSONL, file: file, member: member, line: line,
                     "not valid JSON (column \(error.column): \(error.message)); fix or remove the line"),
                 bytes: raw.count)
             return
         }
         guard node.members != nil else {
             try problem(
-                IngestError(.malformedJSONL, file: file, member: member, line: line, "expected a JSON object, got \(node.typeName)"),
+                IngestError(
+                    .malformedJSONL, file: file, member: member, line: line,
+                    "expected a JSON object, got \(node.typeName)"),
                 bytes: raw.count)
             return
         }
         guard let field = node[settings.textField] else {
             try problem(
-                IngestError(.missingTextField, file: file, member: member, line: line,
-                    "no \"\(settings.textField)\" field (ingest.text_field); keys are \(node.members?.map { "\"\($0.key)\"" }.joined(separator: ", ") ?? "")"),
+                IngestError(
+                    .missingTextField, file: file, member: member, line: line,
+                    "no \"\(settings.textField)\" field (ingest.text_field); keys are \(node.members?.map { "\"\($0.key)\"" }.joined(separator: ", ") ?? "")"
+                ),
                 bytes: raw.count)
             return
         }
         guard case .string(let text) = field.value else {
             try problem(
-                IngestError(.missingTextField, file: file, member: member, line: line,
-                    "\"\(settings.textField)\" is \(field.typeName == "integer" ? "an" : "a") \(field.typeName), not a string"),
+                IngestError(
+                    .missingTextField, file: file, member: member, line: line,
+                    "\"\(settings.textField)\" is \(field.typeName == "integer" ? "an" : "a") \(field.typeName), not a string"
+                ),
                 bytes: raw.count)
             return
         }
         if text.count > settings.maxDocumentBytes {
             try problem(
-                IngestError(.oversizedDocument, file: file, member: member, line: line,
+                IngestError(
+                    .oversizedDocument, file: file, member: member, line: line,
                     "\(text.count) bytes of text is over ingest.max_document_bytes (\(settings.maxDocumentBytes))"),
                 bytes: raw.count)
             return
@@ -257,13 +279,17 @@ public final class IngestReader {
         switch ArchiveReader.open(path: input.path, raw: raw) {
         case .success(let opened): reader = opened
         case .failure(let message):
-            try problem(IngestError(.corruptArchive, file: input.name, "cannot open as an archive: \(message.text) (libarchive)"), bytes: input.byteCount)
+            try problem(
+                IngestError(
+                    .corruptArchive, file: input.name, "cannot open as an archive: \(message.text) (libarchive)"),
+                bytes: input.byteCount)
             return
         }
         try readMembers(of: reader, file: input.name, fallbackName: kind, nested: false)
     }
 
-    private func readMembers(of reader: ArchiveReader, file: String, fallbackName kind: InputKind, nested: Bool) throws {
+    private func readMembers(of reader: ArchiveReader, file: String, fallbackName kind: InputKind, nested: Bool) throws
+    {
         var failures = 0
         while true {
             switch reader.nextMember() {
@@ -271,8 +297,10 @@ public final class IngestReader {
                 return
             case .damaged(let message, let fatal):
                 try problem(
-                    IngestError(.corruptArchive, file: file, offset: reader.compressedOffset,
-                        "\(message) (libarchive); members before this point were kept — re-create or re-download the archive"))
+                    IngestError(
+                        .corruptArchive, file: file, offset: reader.compressedOffset,
+                        "\(message) (libarchive); members before this point were kept — re-create or re-download the archive"
+                    ))
                 failures += 1
                 if fatal || failures > 16 { return }
             case .member(let rawName, let memberKind, let declaredSize):
@@ -280,7 +308,8 @@ public final class IngestReader {
                 if reader.isRawStream, case .compressed(let inner) = kind {
                     name = (inner as NSString).lastPathComponent
                 }
-                let keepGoing = try readMember(of: reader, file: file, name: name, kind: memberKind, declaredSize: declaredSize, nested: nested)
+                let keepGoing = try readMember(
+                    of: reader, file: file, name: name, kind: memberKind, declaredSize: declaredSize, nested: nested)
                 if !keepGoing { return }
             }
         }
@@ -288,7 +317,8 @@ public final class IngestReader {
 
     /// Reads one member; false when the archive cannot be read further.
     private func readMember(
-        of reader: ArchiveReader, file: String, name: String, kind: ArchiveReader.MemberKind, declaredSize: Int?, nested: Bool
+        of reader: ArchiveReader, file: String, name: String, kind: ArchiveReader.MemberKind, declaredSize: Int?,
+        nested: Bool
     ) throws -> Bool {
         switch kind {
         case .directory:
@@ -296,7 +326,8 @@ public final class IngestReader {
             report.record(IngestError(.directoryMember, file: file, member: name, "directory"), listed: false)
             return true
         case .link:
-            try problem(IngestError(.linkMember, file: file, member: name, "symbolic or hard link; links are not followed"))
+            try problem(
+                IngestError(.linkMember, file: file, member: name, "symbolic or hard link; links are not followed"))
             return true
         case .special:
             try problem(IngestError(.specialMember, file: file, member: name, "device, FIFO or socket entry"))
@@ -308,7 +339,9 @@ public final class IngestReader {
         var memberChunks = ChunkSource { [buffer, unowned self] in
             switch reader.readData(into: buffer) {
             case .failure(let message):
-                throw IngestError(.corruptArchive, file: file, member: name, offset: reader.compressedOffset, "\(message.text) (libarchive); re-create or re-download the archive")
+                throw IngestError(
+                    .corruptArchive, file: file, member: name, offset: reader.compressedOffset,
+                    "\(message.text) (libarchive); re-create or re-download the archive")
             case .success(let count):
                 try self.charge(count, file: file, member: name)
                 return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
@@ -319,8 +352,11 @@ public final class IngestReader {
                 guard settings.readNestedArchives && !nested else {
                     let total = try drain(&memberChunks)
                     try problem(
-                        IngestError(.nestedArchive, file: file, member: name,
-                            nested ? "archive nested more than one level deep; unpack it first" : "nested archive skipped (ingest.nested_archives is \"skip\")"),
+                        IngestError(
+                            .nestedArchive, file: file, member: name,
+                            nested
+                                ? "archive nested more than one level deep; unpack it first"
+                                : "nested archive skipped (ingest.nested_archives is \"skip\")"),
                         bytes: total)
                     return true
                 }
@@ -355,7 +391,10 @@ public final class IngestReader {
         }
         guard case .success(let inner) = opened else {
             if case .failure(let message) = opened {
-                try problem(IngestError(.corruptArchive, file: file, member: name, "cannot open the nested archive: \(message.text) (libarchive)"))
+                try problem(
+                    IngestError(
+                        .corruptArchive, file: file, member: name,
+                        "cannot open the nested archive: \(message.text) (libarchive)"))
             }
             return !overBudget
         }
@@ -377,7 +416,8 @@ public final class IngestReader {
     private func budgetError(file: String, member: String) -> IngestError {
         IngestError(
             .decompressionLimit, file: file, member: member, offset: inputBudgetUsed,
-            "decompressed more than ingest.max_input_bytes (\(settings.maxInputBytes)) from this input; stopped reading it (a decompression bomb?) — raise the limit if the archive is genuine")
+            "decompressed more than ingest.max_input_bytes (\(settings.maxInputBytes)) from this input; stopped reading it (a decompression bomb?) — raise the limit if the archive is genuine"
+        )
     }
 
     private func drain(_ chunks: inout ChunkSource) throws -> Int {

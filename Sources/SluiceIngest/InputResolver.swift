@@ -34,7 +34,10 @@ public enum InputResolver {
         for pattern in patterns {
             let matches = try expandOne(pattern)
             guard !matches.isEmpty else {
-                throw IngestError(.noInput, file: pattern, "no input file here (not a file, a directory with files, or a matching pattern); check the path in \"inputs\"")
+                throw IngestError(
+                    .noInput, file: pattern,
+                    "no input file here (not a file, a directory with files, or a matching pattern); check the path in \"inputs\""
+                )
             }
             paths.formUnion(matches)
         }
@@ -59,7 +62,9 @@ public enum InputResolver {
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: pattern, isDirectory: &isDirectory) else {
-            throw IngestError(.noInput, file: pattern, "does not exist; check the path in \"inputs\" (relative paths start at the config file's directory)")
+            throw IngestError(
+                .noInput, file: pattern,
+                "does not exist; check the path in \"inputs\" (relative paths start at the config file's directory)")
         }
         guard isDirectory.boolValue else { return [pattern] }
         return walk(pattern)
@@ -76,7 +81,9 @@ public enum InputResolver {
             case S_IFDIR:
                 var linkInfo = stat()
                 // A symlinked directory could loop; only real directories are walked.
-                if lstat(path, &linkInfo) == 0 && linkInfo.st_mode & S_IFMT == S_IFDIR { results.append(contentsOf: walk(path)) }
+                if lstat(path, &linkInfo) == 0 && linkInfo.st_mode & S_IFMT == S_IFDIR {
+                    results.append(contentsOf: walk(path))
+                }
             case S_IFREG: results.append(path)
             default: continue
             }

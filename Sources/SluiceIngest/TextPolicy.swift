@@ -33,7 +33,8 @@ public struct TextPolicy: Sendable {
         var bytes = raw
         if bytes.count >= 2 && ((bytes[0] == 0xFF && bytes[1] == 0xFE) || (bytes[0] == 0xFE && bytes[1] == 0xFF)) {
             guard settings.decodeUTF16 else {
-                return .rejected(.utf16Rejected, "UTF-16 text (byte order mark); set ingest.utf16 to \"decode\" to read it")
+                return .rejected(
+                    .utf16Rejected, "UTF-16 text (byte order mark); set ingest.utf16 to \"decode\" to read it")
             }
             let (decoded, bad) = Self.decodeUTF16(bytes)
             bytes = decoded
@@ -65,7 +66,9 @@ public struct TextPolicy: Sendable {
     }
 
     private func invalid(_ count: Int) -> Outcome {
-        .rejected(.invalidUTF8, "\(count) invalid UTF-8 sequence(s); ingest.invalid_utf8 is \"\(settings.invalidUTF8.rawValue)\"")
+        .rejected(
+            .invalidUTF8,
+            "\(count) invalid UTF-8 sequence(s); ingest.invalid_utf8 is \"\(settings.invalidUTF8.rawValue)\"")
     }
 
     /// Replaces each maximal invalid subpart with U+FFFD (Unicode's recommended practice, as

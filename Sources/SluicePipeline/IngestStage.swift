@@ -6,7 +6,9 @@ import SluiceIngest
 /// The ingest stage: one task reads its inputs and writes one docs part plus its sidecar.
 /// The sidecar is written last and holds the part's checksum: it is the completion record.
 public enum IngestStage {
-    public static func run(_ task: Plan.IngestTask, settings: IngestSettings, layout: OutputLayout) throws -> DocsPart.Sidecar {
+    public static func run(_ task: Plan.IngestTask, settings: IngestSettings, layout: OutputLayout) throws
+        -> DocsPart.Sidecar
+    {
         let partPath = layout.docsPart(task.part)
         let writer = try DocsPart.Writer(path: partPath)
         let reader = IngestReader(settings: settings) { document in try writer.append(document) }

@@ -20,60 +20,88 @@ public enum Manifest {
         let special = encoder.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
         var embedding = JSONNode(.null)
         if let settings = configuration.embedding, result.tables.count == 2 {
-            embedding = JSONNode(.object([
-                ("vocab_size", int(result.tables[0].shape[0])),
-                ("context_length", int(result.tables[1].shape[0])),
-                ("output_dim", int(settings.outputDim)),
-                ("init", string(settings.initializer)),
-                ("seed", int(Int(settings.seed))),
-                ("torch_kernel", string(settings.torchKernel)),
-                ("dtype", string(settings.dtype)),
-                ("tables", JSONNode(.array(result.tables.map { table in
-                    JSONNode(.object([
-                        ("name", string(table.name)), ("file", string(table.file)),
-                        ("shape", JSONNode(.array(table.shape.map(int)))), ("sha256", string(table.sha256)),
-                    ]))
-                }))),
-            ]))
+            embedding = JSONNode(
+                .object([
+                    ("vocab_size", int(result.tables[0].shape[0])),
+                    ("context_length", int(result.tables[1].shape[0])),
+                    ("output_dim", int(settings.outputDim)),
+                    ("init", string(settings.initializer)),
+                    ("seed", int(Int(settings.seed))),
+                    ("torch_kernel", string(settings.torchKernel)),
+                    ("dtype", string(settings.dtype)),
+                    (
+                        "tables",
+                        JSONNode(
+                            .array(
+                                result.tables.map { table in
+                                    JSONNode(
+                                        .object([
+                                            ("name", string(table.name)), ("file", string(table.file)),
+                                            ("shape", JSONNode(.array(table.shape.map(int)))),
+                                            ("sha256", string(table.sha256)),
+                                        ]))
+                                }))
+                    ),
+                ]))
         }
         let shardBytes = result.shards.reduce(0) { $0 + $1.fileBytes }
-        return JSONNode(.object([
-            ("format", string(formatName)),
-            ("config_sha256", string(configuration.resolvedSHA256)),
-            ("config", configuration.resolved),
-            ("tokenizer", JSONNode(.object([
-                ("file", string("tokenizer.tiktoken")),
-                ("sha256", string(tokenizerSHA256)),
-                ("ranks", int(encoder.vocabulary.count)),
-                ("id_upper_bound", int(encoder.idUpperBound)),
-                ("special_tokens", JSONNode(.object(special))),
-                ("document_separator", separator.map { int(Int($0)) } ?? JSONNode(.null)),
-            ]))),
-            ("window", JSONNode(.object([
-                ("max_length", int(window?.maxLength ?? 0)),
-                ("stride", int(window?.stride ?? 0)),
-                ("batch_size", int(window?.batchSize ?? 0)),
-                ("shuffle", string(window.map { "\($0.shuffle)" } ?? "none")),
-                ("seed", int(Int(window?.seed ?? 0))),
-                ("drop_last", JSONNode(.bool(window?.dropLast ?? true))),
-                ("cross_document", JSONNode(.bool(window?.crossDocument ?? true))),
-            ]))),
-            ("embedding", embedding),
-            ("totals", JSONNode(.object([
-                ("documents", int(documents)),
-                ("tokens", int(result.stream.ids.count)),
-                ("windows", int(result.plan.windowCount)),
-                ("batches", int(result.plan.batchCount)),
-                ("shard_bytes", int(shardBytes)),
-            ]))),
-            ("shards", JSONNode(.array(result.shards.map { shard in
-                JSONNode(.object([
-                    ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)), ("batches", int(shard.batchCount)),
-                    ("windows", int(shard.windowCount)), ("content_bytes", int(shard.contentBytes)),
-                    ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
-                ]))
-            }))),
-        ]))
+        return JSONNode(
+            .object([
+                ("format", string(formatName)),
+                ("config_sha256", string(configuration.resolvedSHA256)),
+                ("config", configuration.resolved),
+                (
+                    "tokenizer",
+                    JSONNode(
+                        .object([
+                            ("file", string("tokenizer.tiktoken")),
+                            ("sha256", string(tokenizerSHA256)),
+                            ("ranks", int(encoder.vocabulary.count)),
+                            ("id_upper_bound", int(encoder.idUpperBound)),
+                            ("special_tokens", JSONNode(.object(special))),
+                            ("document_separator", separator.map { int(Int($0)) } ?? JSONNode(.null)),
+                        ]))
+                ),
+                (
+                    "window",
+                    JSONNode(
+                        .object([
+                            ("max_length", int(window?.maxLength ?? 0)),
+                            ("stride", int(window?.stride ?? 0)),
+                            ("batch_size", int(window?.batchSize ?? 0)),
+                            ("shuffle", string(window.map { "\($0.shuffle)" } ?? "none")),
+                            ("seed", int(Int(window?.seed ?? 0))),
+                            ("drop_last", JSONNode(.bool(window?.dropLast ?? true))),
+                            ("cross_document", JSONNode(.bool(window?.crossDocument ?? true))),
+                        ]))
+                ),
+                ("embedding", embedding),
+                (
+                    "totals",
+                    JSONNode(
+                        .object([
+                            ("documents", int(documents)),
+                            ("tokens", int(result.stream.ids.count)),
+                            ("windows", int(result.plan.windowCount)),
+                            ("batches", int(result.plan.batchCount)),
+                            ("shard_bytes", int(shardBytes)),
+                        ]))
+                ),
+                (
+                    "shards",
+                    JSONNode(
+                        .array(
+                            result.shards.map { shard in
+                                JSONNode(
+                                    .object([
+                                        ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)),
+                                        ("batches", int(shard.batchCount)),
+                                        ("windows", int(shard.windowCount)), ("content_bytes", int(shard.contentBytes)),
+                                        ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
+                                    ]))
+                            }))
+                ),
+            ]))
     }
 
     /// The vocabulary as a tiktoken rank file, so `OUT` decodes without the original files.

@@ -19,7 +19,9 @@ public struct EmbeddingTables: Sendable {
     public var outputDim: Int
     public var dtype: SafeTensors.DType
 
-    public init(token: [Float], position: [Float], vocabSize: Int, contextLength: Int, outputDim: Int, dtype: SafeTensors.DType) {
+    public init(
+        token: [Float], position: [Float], vocabSize: Int, contextLength: Int, outputDim: Int, dtype: SafeTensors.DType
+    ) {
         self.token = token
         self.position = position
         self.vocabSize = vocabSize
@@ -50,7 +52,8 @@ public enum MaterializeStage {
     }
 
     public static func run(
-        shard: Int, batches: Range<Int>, plan: WindowPlan, stream: TokenStream, tables: EmbeddingTables?, layout: OutputLayout
+        shard: Int, batches: Range<Int>, plan: WindowPlan, stream: TokenStream, tables: EmbeddingTables?,
+        layout: OutputLayout
     ) throws -> ShardRecord {
         let length = plan.maxLength
         let samples = batches.flatMap { plan.windows(ofBatch: $0) }
@@ -71,13 +74,17 @@ public enum MaterializeStage {
         ]
         if let tables {
             guard length <= tables.contextLength else {
-                throw PipelineError("window.max_length \(length) is longer than the position table (\(tables.contextLength) rows)")
+                throw PipelineError(
+                    "window.max_length \(length) is longer than the position table (\(tables.contextLength) rows)")
             }
             if let bad = inputs.enumerated().first(where: { Int($0.element) >= tables.vocabSize || $0.element < 0 }) {
                 throw PipelineError(
-                    "token id \(bad.element) (shard \(shard), row \(bad.offset / length)) is outside the token table of \(tables.vocabSize) rows; set embedding.vocab_size to at least the tokenizer's id range")
+                    "token id \(bad.element) (shard \(shard), row \(bad.offset / length)) is outside the token table of \(tables.vocabSize) rows; set embedding.vocab_size to at least the tokenizer's id range"
+                )
             }
-            tensors.append(SafeTensors.Tensor(name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
+            tensors.append(
+                SafeTensors.Tensor(
+                    name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
         }
         let path = layout.shardsDirectory + "/" + shardName(shard)
         let writer = try LZ4FrameWriter(path: path)
@@ -113,10 +120,12 @@ public enum MaterializeStage {
                         output.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self)
                         offset += 4
                     case .float16:
-                        output.storeBytes(of: HalfPrecision.float16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
+                        output.storeBytes(
+                            of: HalfPrecision.float16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
                         offset += 2
                     default:
-                        output.storeBytes(of: HalfPrecision.bfloat16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
+                        output.storeBytes(
+                            of: HalfPrecision.bfloat16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
                         offset += 2
                     }
                 }

@@ -21,15 +21,22 @@ public enum OutputInspector {
         ]
         if let embedding = manifest["embedding"], embedding.members != nil {
             lines.append(
-                "  embedding \(embedding["dtype"]?.string ?? "?") [\(int(embedding["vocab_size"])) × \(int(embedding["output_dim"]))] + [\(int(embedding["context_length"])) × \(int(embedding["output_dim"]))], init \(embedding["init"]?.string ?? "?") seed \(int(embedding["seed"])) (\(embedding["torch_kernel"]?.string ?? "?"))")
+                "  embedding \(embedding["dtype"]?.string ?? "?") [\(int(embedding["vocab_size"])) × \(int(embedding["output_dim"]))] + [\(int(embedding["context_length"])) × \(int(embedding["output_dim"]))], init \(embedding["init"]?.string ?? "?") seed \(int(embedding["seed"])) (\(embedding["torch_kernel"]?.string ?? "?"))"
+            )
         } else {
             lines.append("  embedding none (ids only)")
         }
         guard case .array(let shards)? = manifest["shards"]?.value else { return lines.joined(separator: "\n") }
-        lines.append("  shards    \(shards.count), \(int(totals?["shard_bytes"])) bytes; config SHA-256 \(manifest["config_sha256"]?.string ?? "?")")
+        lines.append(
+            "  shards    \(shards.count), \(int(totals?["shard_bytes"])) bytes; config SHA-256 \(manifest["config_sha256"]?.string ?? "?")"
+        )
         guard let batch else { return lines.joined(separator: "\n") }
 
-        guard let shard = shards.first(where: { int($0["first_batch"]) <= batch && batch < int($0["first_batch"]) + int($0["batches"]) }) else {
+        guard
+            let shard = shards.first(where: {
+                int($0["first_batch"]) <= batch && batch < int($0["first_batch"]) + int($0["batches"])
+            })
+        else {
             throw PipelineError("batch \(batch) does not exist; \(root) has batches 0 ..< \(int(totals?["batches"]))")
         }
         let path = root + "/" + (shard["file"]?.string ?? "")
@@ -37,19 +44,25 @@ public enum OutputInspector {
         let tensors = try SafeTensors.layout(of: content, path: path)
         let batchSize = int(window?["batch_size"])
         let maxLength = int(window?["max_length"])
-        let encoder = try BPEEncoder(vocabulary: Vocabulary.load(tiktokenFile: layout.tokenizer), specialTokens: specialTokens(manifest))
+        let encoder = try BPEEncoder(
+            vocabulary: Vocabulary.load(tiktokenFile: layout.tokenizer), specialTokens: specialTokens(manifest))
         lines.append("batch \(batch) (\(shard["file"]?.string ?? "?"))")
-        guard let inputs = tensors.tensors.first(where: { $0.tensor.name == "inputs" }) else { throw PipelineError("\(path): no inputs tensor") }
+        guard let inputs = tensors.tensors.first(where: { $0.tensor.name == "inputs" }) else {
+            throw PipelineError("\(path): no inputs tensor")
+        }
         let windows = inputs.tensor.shape.first ?? 0
         let firstRow = (batch - int(shard["first_batch"])) * batchSize
         for row in firstRow..<min(firstRow + batchSize, windows) {
             var ids: [TokenID] = []
             for t in 0..<maxLength {
                 let offset = tensors.dataStart + inputs.range.lowerBound + (row * maxLength + t) * 4
-                ids.append(UInt32(content[offset]) | UInt32(content[offset + 1]) << 8 | UInt32(content[offset + 2]) << 16 | UInt32(content[offset + 3]) << 24)
+                ids.append(
+                    UInt32(content[offset]) | UInt32(content[offset + 1]) << 8 | UInt32(content[offset + 2]) << 16
+                        | UInt32(content[offset + 3]) << 24)
             }
             let text = String(decoding: (try? encoder.decode(ids)) ?? [], as: UTF8.self)
-            lines.append("  [\(row - firstRow)] \(ids.map(String.init).joined(separator: " "))  \(JSONNode.quoted(text))")
+            lines.append(
+                "  [\(row - firstRow)] \(ids.map(String.init).joined(separator: " "))  \(JSONNode.quoted(text))")
         }
         return lines.joined(separator: "\n")
     }

@@ -19,7 +19,9 @@ public struct OutputLayout: Sendable {
     public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }
     public func docsSidecar(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".json" }
     public func tokensPart(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".lz4" }
-    public func tokensDocumentLengths(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".doc-tokens.lz4" }
+    public func tokensDocumentLengths(_ part: Int) -> String {
+        tokensDirectory + "/" + Plan.partName(part) + ".doc-tokens.lz4"
+    }
     public func tokensSidecar(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".json" }
 }
 

@@ -28,11 +28,17 @@ public enum OutputVerifier {
             return outcome
         }
         guard manifest["format"]?.string == Manifest.formatName else {
-            problem("\(layout.manifest): format is \(manifest["format"]?.string ?? "missing"), expected \(Manifest.formatName)")
+            problem(
+                "\(layout.manifest): format is \(manifest["format"]?.string ?? "missing"), expected \(Manifest.formatName)"
+            )
             return outcome
         }
-        if let config = manifest["config"], SHA256Hasher.hex(Array(config.serialized().utf8)) != manifest["config_sha256"]?.string {
-            problem("\(layout.manifest): config_sha256 does not match the config it holds (the manifest was edited or damaged)")
+        if let config = manifest["config"],
+            SHA256Hasher.hex(Array(config.serialized().utf8)) != manifest["config_sha256"]?.string
+        {
+            problem(
+                "\(layout.manifest): config_sha256 does not match the config it holds (the manifest was edited or damaged)"
+            )
         }
         func int(_ node: JSONNode?) -> Int? { if case .integer(let v)? = node?.value { Int(v) } else { nil } }
         func checkFile(_ relative: String?, sha256: String?, bytes: Int? = nil, what: String) -> [UInt8]? {
@@ -48,17 +54,22 @@ public enum OutputVerifier {
             let bytesRead = [UInt8](contents)
             outcome.checkedFiles += 1
             outcome.checkedBytes += bytesRead.count
-            if let bytes, bytes != bytesRead.count { problem("\(path): \(bytesRead.count) bytes, manifest says \(bytes)") }
+            if let bytes, bytes != bytesRead.count {
+                problem("\(path): \(bytesRead.count) bytes, manifest says \(bytes)")
+            }
             if SHA256Hasher.hex(bytesRead) != sha256 {
                 problem("\(path): SHA-256 does not match the manifest (\(what) is damaged or was replaced)")
                 return nil
             }
             return bytesRead
         }
-        _ = checkFile(manifest["tokenizer"]?["file"]?.string, sha256: manifest["tokenizer"]?["sha256"]?.string, what: "tokenizer")
+        _ = checkFile(
+            manifest["tokenizer"]?["file"]?.string, sha256: manifest["tokenizer"]?["sha256"]?.string, what: "tokenizer")
         if case .array(let tables)? = manifest["embedding"]?["tables"]?.value {
             for table in tables {
-                _ = checkFile(table["file"]?.string, sha256: table["sha256"]?.string, what: "table \(table["name"]?.string ?? "?")")
+                _ = checkFile(
+                    table["file"]?.string, sha256: table["sha256"]?.string,
+                    what: "table \(table["name"]?.string ?? "?")")
             }
         }
         let maxLength = int(manifest["window"]?["max_length"]) ?? 0
@@ -74,25 +85,37 @@ public enum OutputVerifier {
             let name = shard["file"]?.string ?? "?"
             let batches = int(shard["batches"]) ?? -1
             let shardWindows = int(shard["windows"]) ?? -1
-            if int(shard["first_batch"]) != nextBatch { problem("\(name): first_batch is \(int(shard["first_batch"]) ?? -1), expected \(nextBatch)") }
+            if int(shard["first_batch"]) != nextBatch {
+                problem("\(name): first_batch is \(int(shard["first_batch"]) ?? -1), expected \(nextBatch)")
+            }
             nextBatch += max(0, batches)
             windows += max(0, shardWindows)
-            guard let bytes = checkFile(name, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"]), what: "shard") else { continue }
+            guard
+                let bytes = checkFile(name, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"]), what: "shard")
+            else { continue }
             let path = root + "/" + name
             do {
                 let content = try decompress(bytes, path: path)
                 let layoutInfo = try SafeTensors.layout(of: content, path: path)
-                var expected: [(String, [Int])] = [("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength])]
+                var expected: [(String, [Int])] = [
+                    ("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength]),
+                ]
                 if let dim { expected.append(("embeddings", [shardWindows, maxLength, dim])) }
                 for (tensorName, shape) in expected {
                     guard let entry = layoutInfo.tensors.first(where: { $0.tensor.name == tensorName }) else {
                         problem("\(path): no \"\(tensorName)\" tensor")
                         continue
                     }
-                    if entry.tensor.shape != shape { problem("\(path): \(tensorName) has shape \(entry.tensor.shape), manifest implies \(shape)") }
-                    if layoutInfo.dataStart + entry.range.upperBound > content.count { problem("\(path): \(tensorName) runs past the end of the data") }
+                    if entry.tensor.shape != shape {
+                        problem("\(path): \(tensorName) has shape \(entry.tensor.shape), manifest implies \(shape)")
+                    }
+                    if layoutInfo.dataStart + entry.range.upperBound > content.count {
+                        problem("\(path): \(tensorName) runs past the end of the data")
+                    }
                 }
-                if content.count != int(shard["content_bytes"]) { problem("\(path): holds \(content.count) bytes, manifest says \(int(shard["content_bytes"]) ?? -1)") }
+                if content.count != int(shard["content_bytes"]) {
+                    problem("\(path): holds \(content.count) bytes, manifest says \(int(shard["content_bytes"]) ?? -1)")
+                }
                 if batches * batchSize < shardWindows || (batches - 1) * batchSize >= shardWindows {
                     problem("\(path): \(shardWindows) windows do not make \(batches) batches of \(batchSize)")
                 }
@@ -103,14 +126,20 @@ public enum OutputVerifier {
         let totalWindows = int(manifest["totals"]?["windows"]) ?? -1
         let totalBatches = int(manifest["totals"]?["batches"]) ?? -1
         let dropLast = manifest["window"]?["drop_last"]?.value != .bool(false)
-        if nextBatch != totalBatches { problem("\(layout.manifest): shards hold \(nextBatch) batches, totals say \(totalBatches)") }
+        if nextBatch != totalBatches {
+            problem("\(layout.manifest): shards hold \(nextBatch) batches, totals say \(totalBatches)")
+        }
         if batchSize > 0 {
             let expectedBatches = dropLast ? totalWindows / batchSize : (totalWindows + batchSize - 1) / batchSize
             let expectedRows = dropLast ? expectedBatches * batchSize : totalWindows
             if totalBatches != expectedBatches {
-                problem("\(layout.manifest): \(totalWindows) windows make \(expectedBatches) batches of \(batchSize), totals say \(totalBatches)")
+                problem(
+                    "\(layout.manifest): \(totalWindows) windows make \(expectedBatches) batches of \(batchSize), totals say \(totalBatches)"
+                )
             }
-            if windows != expectedRows { problem("\(layout.manifest): shards hold \(windows) windows, totals imply \(expectedRows)") }
+            if windows != expectedRows {
+                problem("\(layout.manifest): shards hold \(windows) windows, totals imply \(expectedRows)")
+            }
         }
         return outcome
     }

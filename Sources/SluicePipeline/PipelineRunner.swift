@@ -63,14 +63,18 @@ public struct PipelineRunner {
         let separator: TokenID? = try configuration.tokenizer.flatMap { settings in
             guard let name = settings.documentSeparator else { return nil }
             guard let id = encoder?.specialTokens[name] else {
-                throw PipelineError("\(configuration.file): tokenizer.document_separator \"\(name)\" is not a special token")
+                throw PipelineError(
+                    "\(configuration.file): tokenizer.document_separator \"\(name)\" is not a special token")
             }
             return id
         }
         try prepareOutputDirectory()
         let plan = try Plan(configuration: configuration)
-        let workers = max(1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
-        log("plan: \(plan.ingest.count) ingest task(s) over \(plan.ingest.reduce(0) { $0 + $1.inputs.count }) input file(s), \(workers) worker(s) → \(layout.root)")
+        let workers = max(
+            1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+        log(
+            "plan: \(plan.ingest.count) ingest task(s) over \(plan.ingest.reduce(0) { $0 + $1.inputs.count }) input file(s), \(workers) worker(s) → \(layout.root)"
+        )
 
         let settings = configuration.ingest
         let layout = self.layout
@@ -81,7 +85,9 @@ public struct PipelineRunner {
                 return done
             }
             let sidecar = try IngestStage.run(task, settings: settings, layout: layout)
-            log("ingest \(Plan.partName(task.part)): \(sidecar.documents) documents, \(sidecar.documentBytes) bytes, \(sidecar.report.skippedCount) skipped")
+            log(
+                "ingest \(Plan.partName(task.part)): \(sidecar.documents) documents, \(sidecar.documentBytes) bytes, \(sidecar.report.skippedCount) skipped"
+            )
             return sidecar
         }
         var report = IngestReport()
@@ -95,7 +101,8 @@ public struct PipelineRunner {
                     log("tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens")
                     return done
                 }
-                let sidecar = try TokenizeStage.run(part: part, source: source, encoder: encoder, separator: separator, layout: layout)
+                let sidecar = try TokenizeStage.run(
+                    part: part, source: source, encoder: encoder, separator: separator, layout: layout)
                 log("tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens")
                 return sidecar
             }
@@ -128,7 +135,8 @@ public struct PipelineRunner {
     private func loadEncoder(_ settings: TokenizerSettings) throws -> BPEEncoder {
         do {
             return try BPEEncoder.load(
-                vocab: configuration.resolvePath(settings.vocab), merges: settings.merges.map(configuration.resolvePath),
+                vocab: configuration.resolvePath(settings.vocab),
+                merges: settings.merges.map(configuration.resolvePath),
                 specialTokens: settings.specialTokens)
         } catch {
             throw PipelineError("tokenizer: \(error)")
@@ -150,19 +158,26 @@ public struct PipelineRunner {
         let record = RunRecord(configSHA256: configuration.resolvedSHA256)
         var isDirectory: ObjCBool = false
         if fileManager.fileExists(atPath: layout.root, isDirectory: &isDirectory) {
-            guard isDirectory.boolValue else { throw PipelineError("\(layout.root) exists and is not a directory; choose another output") }
+            guard isDirectory.boolValue else {
+                throw PipelineError("\(layout.root) exists and is not a directory; choose another output")
+            }
             let contents = (try? fileManager.contentsOfDirectory(atPath: layout.root)) ?? []
             if !contents.isEmpty {
                 guard let existing = try? StableJSON.decode(RunRecord.self, from: layout.runRecord) else {
                     throw PipelineError(
-                        "\(layout.root) is not empty and was not made by sluice (no _work/run.json); sluice only writes into directories it created — choose another output or empty it")
+                        "\(layout.root) is not empty and was not made by sluice (no _work/run.json); sluice only writes into directories it created — choose another output or empty it"
+                    )
                 }
                 if existing != record {
                     guard options.force else {
                         throw PipelineError(
-                            "\(layout.root) holds the output of a different config (config SHA-256 \(existing.configSHA256.prefix(12))…, now \(record.configSHA256.prefix(12))…); its work cannot be reused. Run with --force to start over, or choose another output")
+                            "\(layout.root) holds the output of a different config (config SHA-256 \(existing.configSHA256.prefix(12))…, now \(record.configSHA256.prefix(12))…); its work cannot be reused. Run with --force to start over, or choose another output"
+                        )
                     }
-                    for entry in ["docs", "tokens", "shards", "tables", "_work", "report.json", "manifest.json", "tokenizer.tiktoken"] {
+                    for entry in [
+                        "docs", "tokens", "shards", "tables", "_work", "report.json", "manifest.json",
+                        "tokenizer.tiktoken",
+                    ] {
                         try? fileManager.removeItem(atPath: layout.root + "/" + entry)
                     }
                 }
@@ -195,7 +210,9 @@ public struct PipelineRunner {
             for index in items.indices {
                 guard let outcome = all[index] else {
                     // Not started: an earlier item failed and its thread stopped.
-                    if let failure = all.sorted(by: { $0.key < $1.key }).first(where: { if case .failure = $0.value { true } else { false } }) {
+                    if let failure = all.sorted(by: { $0.key < $1.key }).first(where: {
+                        if case .failure = $0.value { true } else { false }
+                    }) {
                         _ = try failure.value.get()
                     }
                     throw PipelineError("internal: task \(index) did not run")

@@ -28,18 +28,24 @@ public struct TokenStream: Sendable {
                 }
             } else {
                 for index in stride(from: 0, to: bytes.count - 3, by: 4) {
-                    ids.append(UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(bytes[index + 3]) << 24)
+                    ids.append(
+                        UInt32(bytes[index]) | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2]) << 16 | UInt32(
+                            bytes[index + 3]) << 24)
                 }
             }
             let lengths = try LZ4FrameReader(path: layout.tokensDocumentLengths(part.part)).readAll()
             var position = ids.count - part.tokens
             for index in stride(from: 0, to: lengths.count - 3, by: 4) {
-                let length = Int(lengths[index]) | Int(lengths[index + 1]) << 8 | Int(lengths[index + 2]) << 16 | Int(lengths[index + 3]) << 24
+                let length =
+                    Int(lengths[index]) | Int(lengths[index + 1]) << 8 | Int(lengths[index + 2]) << 16 | Int(
+                        lengths[index + 3]) << 24
                 documents.append((position, length))
                 position += length + (part.separatorID == nil ? 0 : 1)
             }
             guard position == ids.count else {
-                throw PipelineError("\(layout.tokensPart(part.part)): document token counts do not add up to the part's \(part.tokens) tokens; delete the part and its .json and re-run")
+                throw PipelineError(
+                    "\(layout.tokensPart(part.part)): document token counts do not add up to the part's \(part.tokens) tokens; delete the part and its .json and re-run"
+                )
             }
             hasSeparator = part.separatorID != nil
         }

@@ -43,7 +43,9 @@ public enum TokenizeStage {
         }
     }
 
-    public static func run(part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout) throws -> Sidecar {
+    public static func run(
+        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout
+    ) throws -> Sidecar {
         let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
         let reader = try DocsPart.Reader(path: layout.docsPart(part))
         let tokens = try LZ4FrameWriter(path: layout.tokensPart(part))
@@ -64,13 +66,16 @@ public enum TokenizeStage {
             tokenCount += ids.count
         }
         guard documents == source.documents else {
-            throw PipelineError("\(layout.docsPart(part)): holds \(documents) documents but its sidecar says \(source.documents); re-run ingest for this part (delete it and its .json)")
+            throw PipelineError(
+                "\(layout.docsPart(part)): holds \(documents) documents but its sidecar says \(source.documents); re-run ingest for this part (delete it and its .json)"
+            )
         }
         let (sha256, fileBytes) = try tokens.finish()
         let (lengthsSHA, lengthsBytes) = try lengths.finish()
         let sidecar = Sidecar(
             part: part, documents: documents, tokens: tokenCount, idBytes: idBytes, separatorID: separator,
-            fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes, documentTokensSHA256: lengthsSHA,
+            fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes,
+            documentTokensSHA256: lengthsSHA,
             sourceSHA256: source.sha256)
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.tokensSidecar(part))
         return sidecar
@@ -82,7 +87,8 @@ public enum TokenizeStage {
             sidecar.sourceSHA256 == source.sha256,
             Completion.fileMatches(layout.tokensPart(part), bytes: sidecar.fileBytes, sha256: sidecar.sha256),
             Completion.fileMatches(
-                layout.tokensDocumentLengths(part), bytes: sidecar.documentTokensFileBytes, sha256: sidecar.documentTokensSHA256)
+                layout.tokensDocumentLengths(part), bytes: sidecar.documentTokensFileBytes,
+                sha256: sidecar.documentTokensSHA256)
         else { return nil }
         return sidecar
     }

@@ -23,15 +23,19 @@ public struct WindowPlan: Sendable {
         let count = Self.windowCount(stream: stream, settings: settings)
         if settings.shuffle == .torch && count >= TorchGenerator.torchExactPermutationLimit {
             throw PipelineError(
-                "window.shuffle \"torch\": \(count) windows is beyond the \(TorchGenerator.torchExactPermutationLimit) for which PyTorch's randperm is reproduced; use \"shuffle\": true (a seeded shuffle of any size)")
+                "window.shuffle \"torch\": \(count) windows is beyond the \(TorchGenerator.torchExactPermutationLimit) for which PyTorch's randperm is reproduced; use \"shuffle\": true (a seeded shuffle of any size)"
+            )
         }
         var starts: [Int] = []
         starts.reserveCapacity(count)
         if settings.crossDocument {
-            starts = Self.starts(length: stream.ids.count, maxLength: settings.maxLength, stride: settings.stride).map { $0 }
+            starts = Self.starts(length: stream.ids.count, maxLength: settings.maxLength, stride: settings.stride).map {
+                $0
+            }
         } else {
             for document in stream.documents {
-                starts += Self.starts(length: document.length, maxLength: settings.maxLength, stride: settings.stride).map { document.start + $0 }
+                starts += Self.starts(length: document.length, maxLength: settings.maxLength, stride: settings.stride)
+                    .map { document.start + $0 }
             }
         }
         self.starts = starts
@@ -45,7 +49,9 @@ public struct WindowPlan: Sendable {
             var generator = shuffleGenerator
             order = generator.dataLoaderEpochOrder(sampleCount: starts.count)
         }
-        batchCount = settings.dropLast ? starts.count / settings.batchSize : (starts.count + settings.batchSize - 1) / settings.batchSize
+        batchCount =
+            settings.dropLast
+            ? starts.count / settings.batchSize : (starts.count + settings.batchSize - 1) / settings.batchSize
     }
 
     /// How many windows `init` would make, without making them (for size estimates).

@@ -29,7 +29,8 @@ enum WindowStage {
             let windows = WindowPlan.windowCount(stream: stream, settings: window)
             let rows = (embedding.vocabSize ?? encoder.idUpperBound) + (embedding.contextLength ?? window.maxLength)
             let valueBytes = embedding.dtype == "float32" ? 4 : 2
-            let estimate = windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
+            let estimate =
+                windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
             try checkDiskSpace(estimate: estimate, layout: layout, force: force, log: log)
         }
         var shuffleGenerator = TorchGenerator(seed: window.seed)
@@ -50,15 +51,23 @@ enum WindowStage {
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
             } else {
                 (token, position) = try loadPretrained(
-                    configuration.resolvePath(embedding.pretrained ?? ""), names: (embedding.tokenTensor, embedding.positionTensor),
+                    configuration.resolvePath(embedding.pretrained ?? ""),
+                    names: (embedding.tokenTensor, embedding.positionTensor),
                     vocabSize: vocabSize, contextLength: contextLength, dim: dim)
             }
-            let dtype: SafeTensors.DType = embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
-            tables = EmbeddingTables(token: token, position: position, vocabSize: vocabSize, contextLength: contextLength, outputDim: dim, dtype: dtype)
+            let dtype: SafeTensors.DType =
+                embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
+            tables = EmbeddingTables(
+                token: token, position: position, vocabSize: vocabSize, contextLength: contextLength, outputDim: dim,
+                dtype: dtype)
             try FileManager.default.createDirectory(atPath: layout.tablesDirectory, withIntermediateDirectories: true)
-            for (name, values, rows) in [("token_embedding", token, vocabSize), ("position_embedding", position, contextLength)] {
+            for (name, values, rows) in [
+                ("token_embedding", token, vocabSize), ("position_embedding", position, contextLength),
+            ] {
                 let file = "tables/\(name).safetensors"
-                let bytes = SafeTensors.header(for: [SafeTensors.Tensor(name: name, dtype: .float32, shape: [rows, dim])]) + LittleEndian.bytes(of: values)
+                let bytes =
+                    SafeTensors.header(for: [SafeTensors.Tensor(name: name, dtype: .float32, shape: [rows, dim])])
+                    + LittleEndian.bytes(of: values)
                 try AtomicFileWriter.write(bytes, to: layout.root + "/" + file)
                 tableRecords.append((name, file, [rows, dim], SHA256Hasher.hex(bytes)))
             }
@@ -68,15 +77,20 @@ enum WindowStage {
         let bytesPerToken = 8 + (tables.map { $0.outputDim * $0.dtype.byteCount } ?? 0)
         let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
         let ranges = stride(from: 0, to: plan.batchCount, by: perShard).map { $0..<min($0 + perShard, plan.batchCount) }
-        log("window: \(plan.windowCount) windows, \(plan.batchCount) batches of \(window.batchSize) in \(ranges.count) shard(s)")
+        log(
+            "window: \(plan.windowCount) windows, \(plan.batchCount) batches of \(window.batchSize) in \(ranges.count) shard(s)"
+        )
 
         // Stale shards of an earlier run (say, with a larger corpus) must not linger.
         try? FileManager.default.removeItem(atPath: layout.shardsDirectory)
         try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
         let frozenTables = tables
         let shards = try PipelineRunner.parallel(Array(ranges.enumerated()), workers: workers) { shard, range in
-            let record = try MaterializeStage.run(shard: shard, batches: range, plan: plan, stream: stream, tables: frozenTables, layout: layout)
-            log("materialize \(MaterializeStage.shardName(shard)): \(record.batchCount) batches, \(record.contentBytes) bytes")
+            let record = try MaterializeStage.run(
+                shard: shard, batches: range, plan: plan, stream: stream, tables: frozenTables, layout: layout)
+            log(
+                "materialize \(MaterializeStage.shardName(shard)): \(record.batchCount) batches, \(record.contentBytes) bytes"
+            )
             return record
         }
         return Result(plan: plan, shards: shards, tables: tableRecords, stream: stream)
@@ -94,10 +108,16 @@ enum WindowStage {
         let layout = try SafeTensors.layout(of: bytes, path: path)
         func table(_ name: String, rows: Int) throws -> [Float] {
             guard let entry = layout.tensors.first(where: { $0.tensor.name == name }) else {
-                throw PipelineError("\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor")
+                throw PipelineError(
+                    "\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor"
+                )
             }
-            guard entry.tensor.dtype == .float32, entry.tensor.shape.count == 2, entry.tensor.shape[1] == dim, entry.tensor.shape[0] >= rows else {
-                throw PipelineError("\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))")
+            guard entry.tensor.dtype == .float32, entry.tensor.shape.count == 2, entry.tensor.shape[1] == dim,
+                entry.tensor.shape[0] >= rows
+            else {
+                throw PipelineError(
+                    "\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))"
+                )
             }
             let start = layout.dataStart + entry.range.lowerBound
             return LittleEndian.floats(bytes[start..<(start + rows * dim * 4)])
@@ -111,10 +131,15 @@ enum WindowStage {
         guard statvfs(layout.root, &info) == 0 else { return }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
         let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
-        if estimate > 10 << 30 { log("warning: the tables and shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)") }
+        if estimate > 10 << 30 {
+            log(
+                "warning: the tables and shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)"
+            )
+        }
         if estimate > free && !force {
             throw PipelineError(
-                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force")
+                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force"
+            )
         }
     }
 }

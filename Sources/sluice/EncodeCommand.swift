@@ -11,7 +11,9 @@ struct TokenizerOptions: ParsableArguments {
     @Option(name: .long, help: "GPT-2's vocab.bpe, when --vocab is encoder.json.")
     var merges: String?
 
-    @Option(name: .customLong("special-token"), help: "A special token as NAME=ID (repeatable; default <|endoftext|>=50256).")
+    @Option(
+        name: .customLong("special-token"),
+        help: "A special token as NAME=ID (repeatable; default <|endoftext|>=50256).")
     var specialTokens: [String] = []
 
     func load() -> BPEEncoder {
@@ -75,7 +77,8 @@ struct Encode: ParsableCommand {
         var ids: [TokenID] = []
         if allowSpecial {
             do {
-                ids = try encoder.encode(String(decoding: bytes, as: UTF8.self), policy: .allowOnly(Set(encoder.specialTokens.keys)))
+                ids = try encoder.encode(
+                    String(decoding: bytes, as: UTF8.self), policy: .allowOnly(Set(encoder.specialTokens.keys)))
             } catch {
                 fail(error)
             }

@@ -66,7 +66,10 @@ struct Run: ParsableCommand {
         }
         printSummary(summary, root: runner.layout.root)
         if strict && summary.ingest.skippedCount > 0 {
-            FileHandle.standardError.write(Data("sluice: --strict: \(summary.ingest.skippedCount) item(s) were skipped; see \(runner.layout.report)\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "sluice: --strict: \(summary.ingest.skippedCount) item(s) were skipped; see \(runner.layout.report)\n"
+                        .utf8))
             throw ExitCode(3)
         }
     }
@@ -80,10 +83,13 @@ struct Run: ParsableCommand {
         ]
         if let tokens = summary.tokens { lines.append("  tokens     \(tokens) in \(summary.tokensParts ?? 0) part(s)") }
         if let windows = summary.windows, let batches = summary.batches, let shards = summary.shards {
-            lines.append("  windows    \(windows) → \(batches) batches in \(shards) shard(s); manifest: \(root)/manifest.json")
+            lines.append(
+                "  windows    \(windows) → \(batches) batches in \(shards) shard(s); manifest: \(root)/manifest.json")
         }
         if report.invalidUTF8Replaced > 0 {
-            lines.append("  repaired   \(report.invalidUTF8Replaced) invalid UTF-8 sequence(s) in \(report.documentsWithInvalidUTF8) document(s)")
+            lines.append(
+                "  repaired   \(report.invalidUTF8Replaced) invalid UTF-8 sequence(s) in \(report.documentsWithInvalidUTF8) document(s)"
+            )
         }
         if report.skipped.isEmpty {
             lines.append("  skipped    nothing")

@@ -4,7 +4,8 @@ import SluiceIO
 
 struct Tables: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write seeded embedding tables, bit-exact with torch.manual_seed(S) + nn.Embedding, to a safetensors file.",
+        abstract:
+            "Write seeded embedding tables, bit-exact with torch.manual_seed(S) + nn.Embedding, to a safetensors file.",
         discussion: """
             Tables are drawn in order from one generator, exactly as consecutive nn.Embedding calls
             after torch.manual_seed(S): the second --shape continues where the first stopped. Names
@@ -33,11 +34,16 @@ struct Tables: ParsableCommand {
     var out: String
 
     func validate() throws {
-        guard initializer == "torch" else { throw ValidationError("--init: only \"torch\" is supported, got \"\(initializer)\"") }
-        guard TorchKernel(rawValue: kernel) != nil else { throw ValidationError("--kernel: expected avx2 or default, got \"\(kernel)\"") }
+        guard initializer == "torch" else {
+            throw ValidationError("--init: only \"torch\" is supported, got \"\(initializer)\"")
+        }
+        guard TorchKernel(rawValue: kernel) != nil else {
+            throw ValidationError("--kernel: expected avx2 or default, got \"\(kernel)\"")
+        }
         guard !shape.isEmpty else { throw ValidationError("give at least one --shape ROWSxCOLUMNS") }
         guard name.isEmpty || name.count == shape.count else {
-            throw ValidationError("--name given \(name.count) time(s) for \(shape.count) --shape(s); give one per shape or none")
+            throw ValidationError(
+                "--name given \(name.count) time(s) for \(shape.count) --shape(s); give one per shape or none")
         }
         for item in shape { _ = try Self.parse(item) }
     }
@@ -52,11 +58,18 @@ struct Tables: ParsableCommand {
 
     func run() throws {
         let shapes = try shape.map(Self.parse)
-        let names = name.isEmpty
-            ? shapes.indices.map { ["token_embedding", "position_embedding"].indices.contains($0) ? ["token_embedding", "position_embedding"][$0] : "table_\($0)" }
+        let names =
+            name.isEmpty
+            ? shapes.indices.map {
+                ["token_embedding", "position_embedding"].indices.contains($0)
+                    ? ["token_embedding", "position_embedding"][$0] : "table_\($0)"
+            }
             : name
-        let (tables, _) = TableInitializer.torch(seed: seed, shapes: shapes, kernel: TorchKernel(rawValue: kernel) ?? .avx2)
-        let tensors = zip(names, shapes).map { SafeTensors.Tensor(name: $0, dtype: .float32, shape: [$1.rows, $1.columns]) }
+        let (tables, _) = TableInitializer.torch(
+            seed: seed, shapes: shapes, kernel: TorchKernel(rawValue: kernel) ?? .avx2)
+        let tensors = zip(names, shapes).map {
+            SafeTensors.Tensor(name: $0, dtype: .float32, shape: [$1.rows, $1.columns])
+        }
         let metadata = [("sluice.init", "torch"), ("sluice.seed", String(seed)), ("sluice.torch_kernel", kernel)]
         do {
             let writer = try AtomicFileWriter(path: out)
@@ -66,6 +79,8 @@ struct Tables: ParsableCommand {
         } catch {
             fail(error)
         }
-        print("\(out): \(zip(names, shapes).map { "\($0) [\($1.rows), \($1.columns)]" }.joined(separator: ", ")), seed \(seed), kernel \(kernel)")
+        print(
+            "\(out): \(zip(names, shapes).map { "\($0) [\($1.rows), \($1.columns)]" }.joined(separator: ", ")), seed \(seed), kernel \(kernel)"
+        )
     }
 }

@@ -52,7 +52,8 @@ struct GoldenTokenTests {
     @Test("the-verdict gives the book's 5,145 ids")
     func verdict() throws {
         let text = try String(contentsOf: Fixtures.shared("corpus/the-verdict.txt"), encoding: .utf8)
-        let golden = try #require(try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
+        let golden = try #require(
+            try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
         let ids = try #require(golden["token_ids"] as? [Int])
         let encoded = gpt2.encodeOrdinary(text)
         #expect(encoded.count == 5145)

@@ -1,7 +1,8 @@
 import Foundation
-@testable import SluiceBPE
 import SluiceTestSupport
 import Testing
+
+@testable import SluiceBPE
 
 /// A deterministic generator, so every failure reproduces.
 struct SplitMix64: RandomNumberGenerator {
@@ -18,7 +19,9 @@ struct SplitMix64: RandomNumberGenerator {
 /// Scalars that stress every rule: ASCII, contractions, every whitespace, letters/numbers of
 /// several scripts, marks, emoji and ZWJ, controls, private use — all assigned in Unicode 16,
 /// so the stdlib's (Unicode 17) regex classes agree with tiktoken's tables on them.
-let alphabet: [Unicode.Scalar] = Array("aZ09 '’sStTmdlrve.,!?-_\"()<|>\t\n\r\u{0B}\u{0C}\u{85}\u{A0}\u{1680}\u{2000}\u{2009}\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{180E}\u{200B}\u{FEFF}\u{1C}\u{1F}éßΣωЖж中文日本語한국ا٣๑²½Ⅻ①\u{301}\u{94D}\u{E01}👋👨‍👩‍👧🏽\u{FE0F}\u{E000}\u{10FFFD}\u{0}\u{7F}".unicodeScalars)
+let alphabet: [Unicode.Scalar] = Array(
+    "aZ09 '’sStTmdlrve.,!?-_\"()<|>\t\n\r\u{0B}\u{0C}\u{85}\u{A0}\u{1680}\u{2000}\u{2009}\u{200A}\u{2028}\u{2029}\u{202F}\u{205F}\u{3000}\u{180E}\u{200B}\u{FEFF}\u{1C}\u{1F}éßΣωЖж中文日本語한국ا٣๑²½Ⅻ①\u{301}\u{94D}\u{E01}👋👨‍👩‍👧🏽\u{FE0F}\u{E000}\u{10FFFD}\u{0}\u{7F}"
+        .unicodeScalars)
 
 func randomText(_ generator: inout SplitMix64, maxLength: Int = 40) -> String {
     var scalars = String.UnicodeScalarView()
@@ -32,7 +35,8 @@ func randomText(_ generator: inout SplitMix64, maxLength: Int = 40) -> String {
 struct PropertyTests {
     /// GPT-2's pattern on Unicode scalars, as an independent reference for the hand-written scanner.
     static func reference() throws -> Regex<AnyRegexOutput> {
-        try Regex(#"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#).matchingSemantics(.unicodeScalar)
+        try Regex(#"'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"#).matchingSemantics(
+            .unicodeScalar)
     }
 
     @Test("the scanner splits exactly like GPT-2's regex on 20,000 random strings")
@@ -62,7 +66,9 @@ struct PropertyTests {
     func invalidBytes() throws {
         var generator = SplitMix64(state: 99)
         for _ in 0..<2_000 {
-            let bytes = (0..<Int.random(in: 0...64, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            let bytes = (0..<Int.random(in: 0...64, using: &generator)).map { _ in
+                UInt8.random(in: 0...255, using: &generator)
+            }
             var ids: [TokenID] = []
             gpt2.encodeOrdinary(utf8: bytes, into: &ids)
             #expect(try gpt2.decode(ids) == bytes)
@@ -87,14 +93,20 @@ struct PropertyTests {
         }
     }
 
-    @Test("pathological inputs finish quickly and round-trip",
+    @Test(
+        "pathological inputs finish quickly and round-trip",
         arguments: [
             ("100k × one letter", String(repeating: "a", count: 100_000)),
             ("1 MB without spaces", String(repeating: "abcdefghij0123456789", count: 50_000)),
             ("1 MB of one digit", String(repeating: "7", count: 1_000_000)),
             ("combining marks after numbers", String(repeating: "1\u{301}2\u{308}\u{301}", count: 20_000)),
-            ("every whitespace code point", String(String.UnicodeScalarView(
-                (0...0x3000).compactMap(Unicode.Scalar.init).filter(\.properties.isWhitespace))).repeated(2000)),
+            (
+                "every whitespace code point",
+                String(
+                    String.UnicodeScalarView(
+                        (0...0x3000).compactMap(Unicode.Scalar.init).filter(\.properties.isWhitespace))
+                ).repeated(2000)
+            ),
             ("200k of one emoji", String(repeating: "👍", count: 200_000)),
         ])
     func pathological(_ name: String, _ text: String) throws {
@@ -112,7 +124,8 @@ struct PropertyTests {
         var seen = Set<String>()
         var sample = String.UnicodeScalarView()
         for value in 0...0x10FFFF {
-            guard let scalar = Unicode.Scalar(value), let age = scalar.properties.age, (age.major, age.minor) <= (16, 0) else { continue }
+            guard let scalar = Unicode.Scalar(value), let age = scalar.properties.age, (age.major, age.minor) <= (16, 0)
+            else { continue }
             if seen.insert("\(scalar.properties.generalCategory)").inserted { sample.append(scalar) }
         }
         #expect(seen.count >= 29)
@@ -121,7 +134,9 @@ struct PropertyTests {
             for context in ["x\(scalar)y", " \(scalar)\(scalar)1", "\(scalar) 's", "1\(scalar)"] {
                 let bytes = Array(context.utf8)
                 let expected = context.matches(of: reference).map { Array(context.utf8[$0.range]) }
-                #expect(PreTokenizer.pieces(bytes).map { Array(bytes[$0]) } == expected, "U+\(String(scalar.value, radix: 16))")
+                #expect(
+                    PreTokenizer.pieces(bytes).map { Array(bytes[$0]) } == expected,
+                    "U+\(String(scalar.value, radix: 16))")
                 #expect(try gpt2.decode(gpt2.encodeOrdinary(context)) == bytes)
             }
         }

@@ -23,7 +23,8 @@ struct VocabularyTests {
         #expect(encoder.encodeOrdinary("abab") == [256, 256])
     }
 
-    @Test("malformed rank files name the line and the problem",
+    @Test(
+        "malformed rank files name the line and the problem",
         arguments: [
             ("not-base64!! 257", ":258: the token is not valid base64"),
             ("\(base64(Array("ab".utf8))) 257", "has two ranks, 256 and 257"),
@@ -53,8 +54,11 @@ struct VocabularyTests {
     @Test("GPT-2's encoder.json + vocab.bpe load to exactly tiktoken's r50k ranks")
     func encoderJSONEqualsRankFile() throws {
         let directory = Fixtures.repositoryRoot.appendingPathComponent("vocab/gpt2").path
-        try #require(FileManager.default.fileExists(atPath: directory + "/encoder.json"), "run scripts/setup.sh (it fetches vocab/gpt2)")
-        let (vocabulary, specials) = try Vocabulary.load(encoderJSON: directory + "/encoder.json", vocabBPE: directory + "/vocab.bpe")
+        try #require(
+            FileManager.default.fileExists(atPath: directory + "/encoder.json"),
+            "run scripts/setup.sh (it fetches vocab/gpt2)")
+        let (vocabulary, specials) = try Vocabulary.load(
+            encoderJSON: directory + "/encoder.json", vocabBPE: directory + "/vocab.bpe")
         #expect(specials == ["<|endoftext|>": 50256])
         #expect(vocabulary.count == gpt2.vocabulary.count)
         for id in 0..<TokenID(vocabulary.count) where vocabulary.bytes(of: id) != gpt2.vocabulary.bytes(of: id) {
@@ -70,7 +74,10 @@ struct VocabularyTests {
         } throws: { error in
             "\(error)".contains("special token \"<|endoftext|>\" at byte 2")
         }
-        #expect(try gpt2.encode("a <|endoftext|>b", policy: .allow(["<|endoftext|>"])) == gpt2.encodeOrdinary("a ") + [50256] + gpt2.encodeOrdinary("b"))
+        #expect(
+            try gpt2.encode("a <|endoftext|>b", policy: .allow(["<|endoftext|>"])) == gpt2.encodeOrdinary("a ") + [
+                50256
+            ] + gpt2.encodeOrdinary("b"))
         #expect(try gpt2.encode("<|endoftext|>", policy: .allowOnly([])) == gpt2.encodeOrdinary("<|endoftext|>"))
         #expect(throws: BPEError.self) { try BPEEncoder(vocabulary: gpt2.vocabulary, specialTokens: ["<|x|>": 100]) }
     }

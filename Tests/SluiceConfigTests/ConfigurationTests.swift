@@ -19,10 +19,14 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("every pipeline in pipelines/ decodes", arguments: try FileManager.default.contentsOfDirectory(
-        atPath: Fixtures.repositoryRoot.appendingPathComponent("pipelines").path).filter { $0.hasSuffix(".json") }.sorted())
+    @Test(
+        "every pipeline in pipelines/ decodes",
+        arguments: try FileManager.default.contentsOfDirectory(
+            atPath: Fixtures.repositoryRoot.appendingPathComponent("pipelines").path
+        ).filter { $0.hasSuffix(".json") }.sorted())
     func pipelinesDecode(_ name: String) throws {
-        let configuration = try Configuration.load(file: Fixtures.repositoryRoot.appendingPathComponent("pipelines/\(name)").path)
+        let configuration = try Configuration.load(
+            file: Fixtures.repositoryRoot.appendingPathComponent("pipelines/\(name)").path)
         #expect(!configuration.inputs.isEmpty)
         #expect(configuration.resolvedSHA256.count == 64)
     }
@@ -60,29 +64,48 @@ struct ConfigurationTests {
         #expect(configuration.embedding?.torchKernel == "avx2")
     }
 
-    @Test("mistakes name the file, line:column, JSON path and the closest valid key",
+    @Test(
+        "mistakes name the file, line:column, JSON path and the closest valid key",
         arguments: [
-            (#"{"inputs": ["a"], "window": {"strid": 4}}"#,
-             #"test.json:1:30: window.strid: unknown key "strid" in "window" — did you mean "stride"?"#),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"stride": 0}}"#,
-             "test.json:1:69: window.stride: expected an integer from 1 to 1073741824, got 0"),
+            (
+                #"{"inputs": ["a"], "window": {"strid": 4}}"#,
+                #"test.json:1:30: window.strid: unknown key "strid" in "window" — did you mean "stride"?"#
+            ),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"stride": 0}}"#,
+                "test.json:1:69: window.stride: expected an integer from 1 to 1073741824, got 0"
+            ),
             (#"{"inputs": ["a"], "workers": 0}"#, "test.json:1:30: workers: expected an integer from 1 to 1024, got 0"),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"max_length": 0}}"#, "window.max_length: expected an integer from 1"),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": -1}}"#, "window.seed: expected an integer ≥ 0, got -1"),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {}, "embedding": {"dtype": "float64"}}"#,
-             #"embedding.dtype: expected one of "float32", "float16", "bfloat16", got "float64""#),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"max_length": 0}}"#,
+                "window.max_length: expected an integer from 1"
+            ),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": -1}}"#,
+                "window.seed: expected an integer ≥ 0, got -1"
+            ),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {}, "embedding": {"dtype": "float64"}}"#,
+                #"embedding.dtype: expected one of "float32", "float16", "bfloat16", got "float64""#
+            ),
             (#"{"inputs": ["a"], "ingest": {"invalid_utf8": "replce"}}"#, #"did you mean "replace"?"#),
             (#"{"inputs": "corpus/"}"#, #"test.json:1:12: inputs: expected an array, got "corpus/""#),
             (#"{"inputs": []}"#, "inputs: expected at least 1 item(s), got 0"),
             (#"{"output": "x"}"#, "test.json:1:1: inputs: required key is missing"),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"shuffle": "yes"}}"#,
-             #"window.shuffle: expected true or false or "torch", got "yes""#),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"shuffle": "yes"}}"#,
+                #"window.shuffle: expected true or false or "torch", got "yes""#
+            ),
             (#"{"inputs": ["a"], "inptus": []}"#, #"unknown key "inptus" — did you mean "inputs"?"#),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v", "document_separator": "<|sep|>"}}"#,
-             #"tokenizer.document_separator: "<|sep|>" is not one of tokenizer.special_tokens"#),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v", "document_separator": "<|sep|>"}}"#,
+                #"tokenizer.document_separator: "<|sep|>" is not one of tokenizer.special_tokens"#
+            ),
             (#"{"inputs": ["a"], "window": {}}"#, #"window: windows need token ids: add a "tokenizer" section"#),
-            (#"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"max_length": 8}, "embedding": {"context_length": 4}}"#,
-             "embedding.context_length: 4 is shorter than window.max_length 8"),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"max_length": 8}, "embedding": {"context_length": 4}}"#,
+                "embedding.context_length: 4 is shorter than window.max_length 8"
+            ),
             ("{\"inputs\": [\"a\"],\n  \"workers\": 2,\n}", "test.json:3:1: invalid JSON: trailing comma before '}'"),
             (#"{"inputs": ["a"], "workers": 2.5}"#, "workers: expected an integer from 1 to 1024, got 2.5"),
         ])
@@ -93,7 +116,8 @@ struct ConfigurationTests {
 
     @Test("all problems are reported at once, one per line")
     func allProblems() {
-        let message = Self.message(#"{"inputs": ["a"], "workers": 0, "retries": -1, "ingest": {"max_document_bytes": 0}}"#)
+        let message = Self.message(
+            #"{"inputs": ["a"], "workers": 0, "retries": -1, "ingest": {"max_document_bytes": 0}}"#)
         #expect(message.split(separator: "\n").count == 3)
     }
 

@@ -13,11 +13,15 @@ struct HalfPrecisionTests {
         // Every exponent, with mantissas around the rounding boundaries and random ones.
         var state: UInt32 = 1
         for exponent in UInt32(0)...255 {
-            for low in [0, 1, 0xFFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x7F_E000, 0x7F_F000, 0x7F_FFFF] as [UInt32] {
+            for low in [0, 1, 0xFFF, 0x1000, 0x1001, 0x1FFF, 0x2000, 0x3000, 0x7F_E000, 0x7F_F000, 0x7F_FFFF]
+                as [UInt32]
+            {
                 for sign in [UInt32(0), 0x8000_0000] {
                     let value = Float(bitPattern: sign | exponent << 23 | low)
                     guard !value.isNaN else { continue }
-                    #expect(HalfPrecision.float16Bits(value) == Float16(value).bitPattern, "\(value) bits \(String(value.bitPattern, radix: 16))")
+                    #expect(
+                        HalfPrecision.float16Bits(value) == Float16(value).bitPattern,
+                        "\(value) bits \(String(value.bitPattern, radix: 16))")
                     checked += 1
                 }
             }

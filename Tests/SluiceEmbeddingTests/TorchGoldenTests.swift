@@ -35,9 +35,12 @@ struct TorchGoldenTests {
             let first8 = (0..<8).map { _ in Int(generator.next32()) }
             #expect(first8 == vector["first8_u32"] as? [Int], "seed \(seedText)")
             var for64 = TorchGenerator(seed: seed)
-            #expect([for64.next64(), for64.next64()].map(String.init) == vector["first2_u64_decimal"] as? [String], "seed \(seedText)")
+            #expect(
+                [for64.next64(), for64.next64()].map(String.init) == vector["first2_u64_decimal"] as? [String],
+                "seed \(seedText)")
             var forFloat = TorchGenerator(seed: seed)
-            #expect(bits((0..<8).map { _ in forFloat.uniformFloat() }) == vector["first8_uniform_float_bits"] as? [String])
+            #expect(
+                bits((0..<8).map { _ in forFloat.uniformFloat() }) == vector["first8_uniform_float_bits"] as? [String])
             var forDouble = TorchGenerator(seed: seed)
             let doubles = (0..<2).map { _ in String(format: "%016llx", forDouble.uniformDouble().bitPattern) }
             #expect(doubles == vector["first2_uniform_double_hex"] as? [String], "seed \(seedText)")
@@ -48,7 +51,9 @@ struct TorchGoldenTests {
         #expect(Int(standard.next32()) == check["u32_index_9999"] as? Int)
     }
 
-    @Test("manual_seed(123); Embedding(6, 3); Embedding(4, 3) — all values, both kernels", arguments: TorchKernel.allCases)
+    @Test(
+        "manual_seed(123); Embedding(6, 3); Embedding(4, 3) — all values, both kernels", arguments: TorchKernel.allCases
+    )
     func smallTables(_ kernel: TorchKernel) throws {
         let file = try golden("embedding_seed123_tok6x3_pos4x3.json")
         var generator = TorchGenerator(seed: 123)
@@ -61,7 +66,9 @@ struct TorchGoldenTests {
         #expect(sha256(tok) == expectedTok["sha256"] as? String)
     }
 
-    @Test("small cases: the tail block, the double path, and the normal cache carried across tables", arguments: TorchKernel.allCases)
+    @Test(
+        "small cases: the tail block, the double path, and the normal cache carried across tables",
+        arguments: TorchKernel.allCases)
     func smallCases(_ kernel: TorchKernel) throws {
         let cases = try #require(try golden("embedding_small_cases.json")["cases"] as? [String: [String: Any]])
         let recipes: [String: (UInt64, [(Int, Int)])] = [
@@ -79,12 +86,16 @@ struct TorchGoldenTests {
                 let expected = try #require(tables[index][kernelName(kernel)] as? [String: Any])
                 #expect(expected["shape"] as? [Int] == [shape.0, shape.1])
                 #expect(sha256(values) == expected["sha256"] as? String, "\(name) table \(index)")
-                if let expectedBits = expected["bits"] as? [String] { #expect(bits(values) == expectedBits, "\(name) table \(index)") }
+                if let expectedBits = expected["bits"] as? [String] {
+                    #expect(bits(values) == expectedBits, "\(name) table \(index)")
+                }
             }
         }
     }
 
-    @Test("manual_seed(123); Embedding(50257, 256); Embedding(4, 256) — SHA-256 of the whole table", arguments: TorchKernel.allCases)
+    @Test(
+        "manual_seed(123); Embedding(50257, 256); Embedding(4, 256) — SHA-256 of the whole table",
+        arguments: TorchKernel.allCases)
     func gpt2SizedTables(_ kernel: TorchKernel) throws {
         let file = try golden("embedding_seed123_tok50257x256_pos4x256.json")
         var generator = TorchGenerator(seed: 123)

@@ -28,7 +28,9 @@ func tokenIDs(_ path: String) throws -> [Int] {
 func makeMixedCorpus(_ directory: TemporaryDirectory) throws -> String {
     try directory.write("corpus/notes/one.txt", "The first note. It's short.\n")
     try directory.write("corpus/notes/two.txt", "Second note — with “quotes” and café.\r\n")
-    try directory.write("corpus/records.jsonl", "{\"text\": \"record one\"}\n{\"text\": \"record two\"}\nnot json\n{\"text\": \"record three\"}\n")
+    try directory.write(
+        "corpus/records.jsonl",
+        "{\"text\": \"record one\"}\n{\"text\": \"record two\"}\nnot json\n{\"text\": \"record three\"}\n")
     try directory.write("pack/a.txt", String(repeating: "archived alpha text. ", count: 200))
     try directory.write("pack/b.txt", "archived beta\n")
     try Shell.must(
@@ -47,14 +49,17 @@ let vocabDirectory = Fixtures.repositoryRoot.appendingPathComponent("vocab/gpt2"
 struct RunTests {
     @Test("the demo pipeline gives the-verdict's 5,145 tiktoken ids, then the separator")
     func verdictPipeline() throws {
-        try #require(FileManager.default.fileExists(atPath: vocabDirectory + "/encoder.json"), "run scripts/setup.sh (it fetches vocab/gpt2)")
+        try #require(
+            FileManager.default.fileExists(atPath: vocabDirectory + "/encoder.json"),
+            "run scripts/setup.sh (it fetches vocab/gpt2)")
         let directory = try TemporaryDirectory()
         let out = directory.path("out")
         let config = Fixtures.repositoryRoot.appendingPathComponent("pipelines/verdict-tokens.json").path
         let result = try SluiceBinary.run(["run", config, "--out", out])
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stdoutText.contains("tokens     5145"))
-        let golden = try #require(try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
+        let golden = try #require(
+            try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
         let ids = try #require(golden["token_ids"] as? [Int])
         #expect(try tokenIDs(out + "/tokens/part-00000.lz4") == ids + [50256])
         let text = try [UInt8](Data(contentsOf: Fixtures.shared("corpus/the-verdict.txt")))
@@ -115,7 +120,8 @@ struct RunTests {
         let directory = try TemporaryDirectory()
         let corpus = try makeMixedCorpus(directory)
         let configA = try writeConfig(directory, name: "a.json", "{\"inputs\": [\"\(corpus)\"]}")
-        let configB = try writeConfig(directory, name: "b.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"newlines\": \"lf\"}}")
+        let configB = try writeConfig(
+            directory, name: "b.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"newlines\": \"lf\"}}")
         let out = directory.path("out")
         #expect(try SluiceBinary.run(["run", configA, "--out", out]).status == 0)
         let refused = try SluiceBinary.run(["run", configB, "--out", out])
@@ -137,7 +143,8 @@ struct RunTests {
         let strict = try SluiceBinary.run(["run", config, "--out", directory.path("out"), "--strict"])
         #expect(strict.status == 3, "\(strict.stderr)")
         #expect(strict.stdoutText.contains("1 × malformed_jsonl"))
-        let failing = try writeConfig(directory, name: "fail.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"on_bad_input\": \"fail\"}}")
+        let failing = try writeConfig(
+            directory, name: "fail.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"on_bad_input\": \"fail\"}}")
         let failed = try SluiceBinary.run(["run", failing, "--out", directory.path("out-fail")])
         #expect(failed.status == 1)
         #expect(failed.stderr.contains("records.jsonl:3: not valid JSON"), "\(failed.stderr)")
@@ -176,9 +183,12 @@ struct RunTests {
         try directory.write("corpus/1.txt", "One two three four five six seven.")
         try directory.write("corpus/2.txt", "Short.")
         try directory.write("corpus/3.txt", "Alpha beta gamma delta epsilon zeta eta theta.")
-        let tokenizer = "\"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}"
+        let tokenizer =
+            "\"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}"
         let config = try writeConfig(
-            directory, "{\"inputs\": [\"corpus\"], \(tokenizer), \"window\": {\"max_length\": 3, \"stride\": 2, \"batch_size\": 1, \"cross_document\": false}}")
+            directory,
+            "{\"inputs\": [\"corpus\"], \(tokenizer), \"window\": {\"max_length\": 3, \"stride\": 2, \"batch_size\": 1, \"cross_document\": false}}"
+        )
         let out = directory.path("out")
         let result = try SluiceBinary.run(["run", config, "--out", out])
         #expect(result.status == 0, "\(result.stderr)")
@@ -190,13 +200,17 @@ struct RunTests {
         }
         var expected: [[Int]] = []
         for document in documents {
-            for start in stride(from: 0, to: max(0, document.count - 3), by: 2) { expected.append(Array(document[start..<start + 3])) }
+            for start in stride(from: 0, to: max(0, document.count - 3), by: 2) {
+                expected.append(Array(document[start..<start + 3]))
+            }
         }
         let shard = try LZ4FrameReader(path: out + "/shards/shard-00000.safetensors.lz4").readAll()
         let layout = try SafeTensors.layout(of: shard, path: "shard")
         let inputs = try #require(layout.tensors.first { $0.tensor.name == "inputs" })
-        let values = LittleEndian.floats(shard[(layout.dataStart + inputs.range.lowerBound)..<(layout.dataStart + inputs.range.upperBound)])
-            .map { Int($0.bitPattern) }
+        let values = LittleEndian.floats(
+            shard[(layout.dataStart + inputs.range.lowerBound)..<(layout.dataStart + inputs.range.upperBound)]
+        )
+        .map { Int($0.bitPattern) }
         let rows = stride(from: 0, to: values.count, by: 3).map { Array(values[$0..<$0 + 3]) }
         #expect(!expected.isEmpty)
         #expect(rows == expected)
@@ -214,7 +228,9 @@ struct RunTests {
         let bad = try writeConfig(directory, name: "bad.json", "{\"inputs\": [\"x\"],\n \"worker\": 2}")
         let failed = try SluiceBinary.run(["config", "check", bad])
         #expect(failed.status == 1)
-        #expect(failed.stderr.contains("bad.json:2:2: worker: unknown key \"worker\" — did you mean \"workers\"?"), "\(failed.stderr)")
+        #expect(
+            failed.stderr.contains("bad.json:2:2: worker: unknown key \"worker\" — did you mean \"workers\"?"),
+            "\(failed.stderr)")
     }
 }
 
@@ -224,7 +240,9 @@ struct EncodeCommandTests {
 
     @Test("encode matches the tiktoken goldens; decode gives the bytes back")
     func goldens() throws {
-        let records = try Fixtures.jsonLines(Fixtures.shared("golden/gpt2-tokens.jsonl")).compactMap { $0 as? [String: Any] }
+        let records = try Fixtures.jsonLines(Fixtures.shared("golden/gpt2-tokens.jsonl")).compactMap {
+            $0 as? [String: Any]
+        }
         let sample = records.enumerated().filter { $0.offset % 25 == 0 }.map(\.element)
         for record in sample {
             let text = try #require(record["text"] as? String)
@@ -243,7 +261,8 @@ struct EncodeCommandTests {
         let expected = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("a\u{FFFD}b".utf8))
         #expect(replaced.status == 0)
         #expect(replaced.stdoutText == expected.stdoutText)
-        let failed = try SluiceBinary.run(["encode", "--vocab", vocab, "--invalid-utf8", "fail"], input: [0x61, 0xFF, 0x62])
+        let failed = try SluiceBinary.run(
+            ["encode", "--vocab", vocab, "--invalid-utf8", "fail"], input: [0x61, 0xFF, 0x62])
         #expect(failed.status == 1)
         #expect(failed.stderr.contains("invalid UTF-8 at byte 1"))
     }
@@ -252,7 +271,8 @@ struct EncodeCommandTests {
     func specialTokens() throws {
         let ordinary = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("<|endoftext|>".utf8))
         #expect(ordinary.stdoutText == "[27, 91, 437, 1659, 5239, 91, 29]\n")
-        let allowed = try SluiceBinary.run(["encode", "--vocab", vocab, "--allow-special"], input: Array("a<|endoftext|>".utf8))
+        let allowed = try SluiceBinary.run(
+            ["encode", "--vocab", vocab, "--allow-special"], input: Array("a<|endoftext|>".utf8))
         #expect(allowed.stdoutText == "[64, 50256]\n")
         let bad = try SluiceBinary.run(["decode", "--vocab", vocab], input: Array("[1, 70000]".utf8))
         #expect(bad.status == 1)

@@ -27,8 +27,11 @@ struct WindowPlanTests {
                     dropLast: next(2) == 0, crossDocument: crossDocument)
                 let plan = try WindowPlan(stream: stream, settings: settings, shuffleGenerator: TorchGenerator(seed: 1))
                 #expect(WindowPlan.windowCount(stream: stream, settings: settings) == plan.windowCount)
-                #expect(plan.batchCount == (settings.dropLast ? plan.windowCount / settings.batchSize
-                    : (plan.windowCount + settings.batchSize - 1) / settings.batchSize))
+                #expect(
+                    plan.batchCount
+                        == (settings.dropLast
+                            ? plan.windowCount / settings.batchSize
+                            : (plan.windowCount + settings.batchSize - 1) / settings.batchSize))
             }
         }
     }
@@ -40,7 +43,8 @@ struct WindowPlanTests {
         #expect(Set(permutation).count == 1000)
         // Within-document windows are counted from the document lengths alone, so no ids are needed.
         let stream = TokenStream(ids: [], documents: [(0, TorchGenerator.torchExactPermutationLimit + 2)])
-        let settings = WindowSettings(maxLength: 1, stride: 1, batchSize: 1, shuffle: .torch, seed: 1, dropLast: true, crossDocument: false)
+        let settings = WindowSettings(
+            maxLength: 1, stride: 1, batchSize: 1, shuffle: .torch, seed: 1, dropLast: true, crossDocument: false)
         #expect {
             try WindowPlan(stream: stream, settings: settings, shuffleGenerator: TorchGenerator(seed: 1))
         } throws: { error in

@@ -104,10 +104,12 @@ struct JSONParserTests {
         #expect(b.string == "x")
     }
 
-    @Test("strict: duplicate keys, trailing commas, comments, NaN, leading zeros are errors with positions",
+    @Test(
+        "strict: duplicate keys, trailing commas, comments, NaN, leading zeros are errors with positions",
         arguments: [
             ("{\"a\": 1, \"a\": 2}", "duplicate key"), ("[1, 2,]", "trailing comma"), ("{\"a\": 1,}", "trailing comma"),
-            ("// c\n{}", "expected a value"), ("[NaN]", "expected a value"), ("[01]", "leading zeros"), ("{\"a\" 1}", "expected ':'"),
+            ("// c\n{}", "expected a value"), ("[NaN]", "expected a value"), ("[01]", "leading zeros"),
+            ("{\"a\" 1}", "expected ':'"),
             ("\"\\x\"", "invalid escape"), ("[1] 2", "after the JSON value"), ("\"a\nb\"", "control character"),
         ])
     func strictness(_ text: String, _ expected: String) {
@@ -120,7 +122,8 @@ struct JSONParserTests {
 
     @Test("escapes and surrogate pairs decode; lone surrogates become U+FFFD and are counted")
     func escapes() throws {
-        let (node, repairs) = try JSONNode.parseCountingRepairs(Array(#"["\u00e9\ud83d\ude00", "\udc00", "\ud800x"]"#.utf8)[...])
+        let (node, repairs) = try JSONNode.parseCountingRepairs(
+            Array(#"["\u00e9\ud83d\ude00", "\udc00", "\ud800x"]"#.utf8)[...])
         guard case .array(let items) = node.value else {
             Issue.record("not an array")
             return

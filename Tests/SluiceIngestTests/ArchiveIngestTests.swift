@@ -18,7 +18,10 @@ struct ArchiveIngestTests {
         ("corpus.tar.lz4", "tar -cf - -C src a.txt c.md sub/b.txt | lz4 -q - corpus.tar.lz4"),
         ("corpus.zip", "cd src && zip -q -X ../corpus.zip a.txt c.md sub/b.txt"),
         ("corpus.7z", "cd src && 7z a -bd -bso0 -bsp0 ../corpus.7z a.txt c.md sub/b.txt"),
-        ("corpus.cpio", "cd src && printf 'a.txt\\nc.md\\nsub/b.txt\\n' | bsdtar -cf ../corpus.cpio --format cpio -T -"),
+        (
+            "corpus.cpio",
+            "cd src && printf 'a.txt\\nc.md\\nsub/b.txt\\n' | bsdtar -cf ../corpus.cpio --format cpio -T -"
+        ),
     ]
 
     @Test("every archive format gives one document per member, in archive order", arguments: formats.map(\.name))
@@ -129,7 +132,11 @@ struct ArchiveIngestTests {
         let (documents, report) = try ingest([directory.path("evil.zip"), directory.path("abs.tar")])
         #expect(documents == ["escape attempt\n", "escape attempt\n"])
         #expect(report.problems.isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: directory.url.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("evil-outside.txt").path))
+        #expect(
+            !FileManager.default.fileExists(
+                atPath: directory.url.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+                    "evil-outside.txt"
+                ).path))
         #expect(!FileManager.default.fileExists(atPath: "/tmp/sluice-absolute-member.txt"))
     }
 
@@ -137,7 +144,9 @@ struct ArchiveIngestTests {
     func decompressionBomb() throws {
         let directory = try TemporaryDirectory()
         // 1 GiB of zeros compresses to ~32 KB with zstd; 32 concatenated frames are one valid stream.
-        try Shell.must("head -c 1073741824 /dev/zero | zstd -q -1 -o one.zst && for i in $(seq 32); do cat one.zst; done > bomb.txt.zst", in: directory.url.path)
+        try Shell.must(
+            "head -c 1073741824 /dev/zero | zstd -q -1 -o one.zst && for i in $(seq 32); do cat one.zst; done > bomb.txt.zst",
+            in: directory.url.path)
         var settings = IngestSettings()
         settings.maxInputBytes = 512 << 20
         settings.maxDocumentBytes = 16 << 20

@@ -4,7 +4,9 @@ import SluiceIngest
 import SluiceTestSupport
 
 /// Documents and report from ingesting `paths` with `settings`.
-func ingest(_ paths: [String], settings: IngestSettings = IngestSettings()) throws -> (documents: [String], report: IngestReport) {
+func ingest(_ paths: [String], settings: IngestSettings = IngestSettings()) throws -> (
+    documents: [String], report: IngestReport
+) {
     let collected = Collected()
     let reader = IngestReader(settings: settings) { collected.documents.append($0) }
     for file in try InputResolver.expand(paths) { try reader.read(file) }

@@ -24,22 +24,31 @@ struct PlainAndJSONLTests {
         ]
         let path = try directory.write("data.jsonl", lines.joined(separator: "\n"))
         let (documents, report) = try ingest([path])
-        #expect(documents == [
-            "plain record", "escapes: \" \\ / \n\t é 😀", "lone surrogate \u{FFFD} here", "crlf line", "last line without newline",
-        ])
+        #expect(
+            documents == [
+                "plain record", "escapes: \" \\ / \n\t é 😀", "lone surrogate \u{FFFD} here", "crlf line",
+                "last line without newline",
+            ])
         #expect(report.loneSurrogatesReplaced == 1)
         let located = report.problems.map { "\($0.reason)@\($0.line ?? -1)" }
-        #expect(located == ["malformed_jsonl@4", "missing_text_field@5", "missing_text_field@6", "malformed_jsonl@7", "empty_document@9"])
+        #expect(
+            located == [
+                "malformed_jsonl@4", "missing_text_field@5", "missing_text_field@6", "malformed_jsonl@7",
+                "empty_document@9",
+            ])
         let trailing = try #require(report.problems.first)
         #expect(trailing.message.contains("column"))
-        #expect(IngestError(.malformedJSONL, file: "data.jsonl", line: 4, trailing.message).description.hasPrefix("data.jsonl:4: "))
+        #expect(
+            IngestError(.malformedJSONL, file: "data.jsonl", line: 4, trailing.message).description.hasPrefix(
+                "data.jsonl:4: "))
     }
 
     @Test("JSONL text_field is configurable, and JSONL inside .gz and inside a tar is read")
     func jsonlCompressedAndInArchive() throws {
         let directory = try TemporaryDirectory()
         try directory.write("src/a.jsonl", "{\"content\": \"one\"}\n{\"content\": \"two\"}\n")
-        try Shell.must("cd src && gzip -k a.jsonl && tar -cf ../t.tar a.jsonl && mv a.jsonl.gz ..", in: directory.url.path)
+        try Shell.must(
+            "cd src && gzip -k a.jsonl && tar -cf ../t.tar a.jsonl && mv a.jsonl.gz ..", in: directory.url.path)
         var settings = IngestSettings()
         settings.textField = "content"
         #expect(try ingest([directory.path("a.jsonl.gz")], settings: settings).documents == ["one", "two"])
@@ -62,7 +71,8 @@ struct PlainAndJSONLTests {
     @Test("Latin-1 text is repaired per policy, counted, or fails naming the byte offset")
     func latin1() throws {
         let directory = try TemporaryDirectory()
-        let path = try directory.write("latin1.txt", Array("caf".utf8) + [0xE9] + Array(" na".utf8) + [0xEF] + Array("ve".utf8))
+        let path = try directory.write(
+            "latin1.txt", Array("caf".utf8) + [0xE9] + Array(" na".utf8) + [0xEF] + Array("ve".utf8))
         let (documents, report) = try ingest([path])
         #expect(documents == ["caf\u{FFFD} na\u{FFFD}ve"])
         #expect(report.invalidUTF8Replaced == 2)
@@ -99,10 +109,13 @@ struct PlainAndJSONLTests {
     @Test("inputs are sorted by path bytes, whatever order they are given or created in")
     func deterministicOrder() throws {
         let directory = try TemporaryDirectory()
-        for name in ["b/2.txt", "a/10.txt", "a/9.txt", "B.txt", "a.txt", ".hidden.txt"] { try directory.write(name, name) }
+        for name in ["b/2.txt", "a/10.txt", "a/9.txt", "B.txt", "a.txt", ".hidden.txt"] {
+            try directory.write(name, name)
+        }
         let root = directory.url.path
         let forward = try ingest([root]).documents
-        let shuffled = try ingest(["\(root)/b", "\(root)/a.txt", "\(root)/*.txt", "\(root)/a", "\(root)/B.txt"]).documents
+        let shuffled = try ingest(["\(root)/b", "\(root)/a.txt", "\(root)/*.txt", "\(root)/a", "\(root)/B.txt"])
+            .documents
         #expect(forward == ["B.txt", "a.txt", "a/10.txt", "a/9.txt", "b/2.txt"])
         #expect(shuffled == forward)
     }

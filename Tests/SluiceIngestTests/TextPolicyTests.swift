@@ -14,8 +14,10 @@ struct TextPolicyTests {
     }
 
     static let pythonCases: [PythonCase] = {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/utf8-replace.json")
-        guard let object = try? Fixtures.json(url) as? [String: Any], let cases = object["cases"] as? [[String: Any]] else { return [] }
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent(
+            "Fixtures/utf8-replace.json")
+        guard let object = try? Fixtures.json(url) as? [String: Any], let cases = object["cases"] as? [[String: Any]]
+        else { return [] }
         func bytes(_ hex: String) -> [UInt8] {
             var result: [UInt8] = []
             var index = hex.startIndex
@@ -27,7 +29,9 @@ struct TextPolicyTests {
             return result
         }
         return cases.map {
-            PythonCase(input: bytes($0["input"] as? String ?? ""), output: bytes($0["output"] as? String ?? ""), replaced: $0["replaced"] as? Int ?? -1)
+            PythonCase(
+                input: bytes($0["input"] as? String ?? ""), output: bytes($0["output"] as? String ?? ""),
+                replaced: $0["replaced"] as? Int ?? -1)
         }
     }()
 
@@ -38,7 +42,9 @@ struct TextPolicyTests {
             let (output, replaced) = TextPolicy.repairUTF8(testCase.input)
             #expect(output == testCase.output, "input \(testCase.testDescription)")
             #expect(replaced == testCase.replaced, "input \(testCase.testDescription)")
-            #expect((TextPolicy.firstInvalidUTF8(testCase.input) == nil) == (replaced == 0), "input \(testCase.testDescription)")
+            #expect(
+                (TextPolicy.firstInvalidUTF8(testCase.input) == nil) == (replaced == 0),
+                "input \(testCase.testDescription)")
         }
     }
 
@@ -58,7 +64,9 @@ struct TextPolicyTests {
         settings.normalizeNewlines = true
         settings.stripNulBytes = true
         var repairs = TextPolicy.Repairs()
-        #expect(TextPolicy(settings: settings).apply(Array("a\0b\r\nc\rd\n".utf8), repairs: &repairs) == .text(Array("ab\nc\nd\n".utf8)))
+        #expect(
+            TextPolicy(settings: settings).apply(Array("a\0b\r\nc\rd\n".utf8), repairs: &repairs)
+                == .text(Array("ab\nc\nd\n".utf8)))
     }
 
     @Test("UTF-16 LE and BE with a BOM decode to UTF-8, or are rejected when configured")
@@ -73,7 +81,8 @@ struct TextPolicyTests {
         #expect(repairs.utf16Decoded == 2)
         var reject = IngestSettings()
         reject.decodeUTF16 = false
-        guard case .rejected(.utf16Rejected, let message) = TextPolicy(settings: reject).apply(le, repairs: &repairs) else {
+        guard case .rejected(.utf16Rejected, let message) = TextPolicy(settings: reject).apply(le, repairs: &repairs)
+        else {
             Issue.record("UTF-16 was not rejected")
             return
         }
@@ -90,11 +99,13 @@ struct TextPolicyTests {
         var settings = IngestSettings()
         settings.invalidUTF8 = .skip
         var repairs = TextPolicy.Repairs()
-        guard case .rejected(.invalidUTF8, _) = TextPolicy(settings: settings).apply([0x61, 0xFF], repairs: &repairs) else {
+        guard case .rejected(.invalidUTF8, _) = TextPolicy(settings: settings).apply([0x61, 0xFF], repairs: &repairs)
+        else {
             Issue.record("invalid UTF-8 was not rejected")
             return
         }
-        guard case .rejected(.emptyDocument, _) = TextPolicy(settings: IngestSettings()).apply([], repairs: &repairs) else {
+        guard case .rejected(.emptyDocument, _) = TextPolicy(settings: IngestSettings()).apply([], repairs: &repairs)
+        else {
             Issue.record("empty document was not rejected")
             return
         }

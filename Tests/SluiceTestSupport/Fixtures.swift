@@ -53,7 +53,8 @@ public final class TemporaryDirectory: @unchecked Sendable {
     @discardableResult
     public func write(_ name: String, _ bytes: [UInt8]) throws -> String {
         let fileURL = url.appendingPathComponent(name)
-        try FileManager.default.createDirectory(at: fileURL.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: fileURL.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(bytes).write(to: fileURL)
         return fileURL.path
     }

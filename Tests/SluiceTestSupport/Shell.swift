@@ -37,7 +37,9 @@ public enum Shell {
         let outData = stdout.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         group.wait()
-        return Output(status: process.terminationStatus, stdout: [UInt8](outData), stderr: String(decoding: errorData.get(), as: UTF8.self))
+        return Output(
+            status: process.terminationStatus, stdout: [UInt8](outData),
+            stderr: String(decoding: errorData.get(), as: UTF8.self))
     }
 
     /// Fails the calling test with the command's output when it does not exit 0.
@@ -74,7 +76,9 @@ public enum SluiceBinary {
     }
 
     @discardableResult
-    public static func run(_ arguments: [String], in directory: String? = nil, input: [UInt8]? = nil) throws -> Shell.Output {
+    public static func run(_ arguments: [String], in directory: String? = nil, input: [UInt8]? = nil) throws
+        -> Shell.Output
+    {
         try Shell.run([path] + arguments, in: directory, input: input)
     }
 }

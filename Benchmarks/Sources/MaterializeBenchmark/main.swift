@@ -13,8 +13,11 @@ import SluiceIO
 import SluicePipeline
 
 let arguments = CommandLine.arguments
-guard arguments.count == 7, let tokenTarget = Int(arguments[4]), let dim = Int(arguments[5]), let threads = Int(arguments[6]) else {
-    FileHandle.standardError.write(Data("usage: MaterializeBenchmark VOCAB CORPUS_DIR OUT_DIR TOKENS DIM THREADS\n".utf8))
+guard arguments.count == 7, let tokenTarget = Int(arguments[4]), let dim = Int(arguments[5]),
+    let threads = Int(arguments[6])
+else {
+    FileHandle.standardError.write(
+        Data("usage: MaterializeBenchmark VOCAB CORPUS_DIR OUT_DIR TOKENS DIM THREADS\n".utf8))
     exit(2)
 }
 let encoder = try BPEEncoder(vocabulary: Vocabulary.load(tiktokenFile: arguments[1]))
@@ -28,14 +31,19 @@ for file in try FileManager.default.contentsOfDirectory(atPath: arguments[2]).fi
 }
 ids = Array(ids.prefix(tokenTarget))
 let maxLength = 256
-let window = WindowSettings(maxLength: maxLength, stride: maxLength, batchSize: 8, shuffle: .none, seed: 123, dropLast: true, crossDocument: true)
+let window = WindowSettings(
+    maxLength: maxLength, stride: maxLength, batchSize: 8, shuffle: .none, seed: 123, dropLast: true,
+    crossDocument: true)
 let stream = TokenStream(ids: ids, documents: [(0, ids.count)])
 let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: TorchGenerator(seed: 123))
 let made = TableInitializer.torch(seed: 123, shapes: [(50257, dim), (maxLength, dim)])
-let tables = EmbeddingTables(token: made.tables[0], position: made.tables[1], vocabSize: 50257, contextLength: maxLength, outputDim: dim, dtype: .float32)
+let tables = EmbeddingTables(
+    token: made.tables[0], position: made.tables[1], vocabSize: 50257, contextLength: maxLength, outputDim: dim,
+    dtype: .float32)
 let layout = OutputLayout(root: outDirectory)
 try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
-try Data(LittleEndian.bytes(of: ids.map { Int32(bitPattern: $0) })).write(to: URL(fileURLWithPath: outDirectory + "/ids.i32"))
+try Data(LittleEndian.bytes(of: ids.map { Int32(bitPattern: $0) })).write(
+    to: URL(fileURLWithPath: outDirectory + "/ids.i32"))
 try Data(LittleEndian.bytes(of: made.tables[0])).write(to: URL(fileURLWithPath: outDirectory + "/token.f32"))
 try Data(LittleEndian.bytes(of: made.tables[1])).write(to: URL(fileURLWithPath: outDirectory + "/position.f32"))
 
@@ -49,7 +57,8 @@ for _ in 0..<3 {
     DispatchQueue.concurrentPerform(iterations: threads) { worker in
         for (shard, range) in ranges.enumerated() where shard % threads == worker {
             do {
-                let record = try MaterializeStage.run(shard: shard, batches: range, plan: plan, stream: stream, tables: tables, layout: layout)
+                let record = try MaterializeStage.run(
+                    shard: shard, batches: range, plan: plan, stream: stream, tables: tables, layout: layout)
                 counter.add(record.contentBytes)
             } catch {
                 fatalError("\(error)")
@@ -60,7 +69,9 @@ for _ in 0..<3 {
     written = counter.total
 }
 seconds.sort()
-print("{\"raw_bytes\": \(written), \"seconds\": \(seconds[1]), \"shards\": \(ranges.count), \"windows\": \(plan.batchCount * 8), \"max_length\": \(maxLength), \"dim\": \(dim)}")
+print(
+    "{\"raw_bytes\": \(written), \"seconds\": \(seconds[1]), \"shards\": \(ranges.count), \"windows\": \(plan.batchCount * 8), \"max_length\": \(maxLength), \"dim\": \(dim)}"
+)
 
 final class ResultCounter: @unchecked Sendable {
     // Invariant: `total` is only touched under `lock`.
