@@ -70,6 +70,9 @@ public struct PipelineRunner {
         }
         try prepareOutputDirectory()
         let plan = try Plan(configuration: configuration)
+        try AtomicFileWriter.write(
+            Array((plan.graph(window: configuration.window != nil).serialized() + "\n").utf8),
+            to: layout.workDirectory + "/plan.json")
         let workers = max(
             1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
         log(
@@ -132,6 +135,44 @@ public struct PipelineRunner {
         return summary
     }
 
+    /// Runs one task of the plan on its own — what `sluice worker` (and a cluster scheduler's
+    /// array job) does — writing exactly the files `run` writes for it.
+    public func runTask(stage: String, part: Int) throws -> String {
+        let plan = try Plan(configuration: configuration)
+        guard let task = plan.ingest.first(where: { $0.part == part }) else {
+            throw PipelineError(
+                "part \(part) is not in the plan (\(plan.ingest.count) ingest task(s)); see sluice plan")
+        }
+        try prepareOutputDirectory()
+        switch stage {
+        case "ingest":
+            if let done = IngestStage.completed(task, layout: layout) {
+                return "ingest \(Plan.partName(part)): already done, \(done.documents) documents"
+            }
+            let sidecar = try IngestStage.run(task, settings: configuration.ingest, layout: layout)
+            return "ingest \(Plan.partName(part)): \(sidecar.documents) documents"
+        case "tokenize":
+            guard let tokenizer = configuration.tokenizer else {
+                throw PipelineError("\(configuration.file): no \"tokenizer\" section")
+            }
+            guard let source = IngestStage.completed(task, layout: layout) else {
+                throw PipelineError(
+                    "tokenize \(Plan.partName(part)) needs ingest \(Plan.partName(part)) first (its docs part is missing or does not match its sidecar)"
+                )
+            }
+            if let done = TokenizeStage.completed(part: part, source: source, layout: layout) {
+                return "tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens"
+            }
+            let encoder = try loadEncoder(tokenizer)
+            let separator = tokenizer.documentSeparator.flatMap { encoder.specialTokens[$0] }
+            let sidecar = try TokenizeStage.run(
+                part: part, source: source, encoder: encoder, separator: separator, layout: layout)
+            return "tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens"
+        default:
+            throw PipelineError("unknown stage \"\(stage)\"; workers run ingest or tokenize tasks")
+        }
+    }
+
     private func loadEncoder(_ settings: TokenizerSettings) throws -> BPEEncoder {
         do {
             return try BPEEncoder.load(
@@ -162,7 +203,8 @@ public struct PipelineRunner {
                 throw PipelineError("\(layout.root) exists and is not a directory; choose another output")
             }
             let contents = (try? fileManager.contentsOfDirectory(atPath: layout.root)) ?? []
-            if !contents.isEmpty {
+            // Only `_work` and no record yet: another worker of this run is setting it up.
+            if !contents.isEmpty && contents != ["_work"] {
                 guard let existing = try? StableJSON.decode(RunRecord.self, from: layout.runRecord) else {
                     throw PipelineError(
                         "\(layout.root) is not empty and was not made by sluice (no _work/run.json); sluice only writes into directories it created — choose another output or empty it"
@@ -183,10 +225,12 @@ public struct PipelineRunner {
                 }
             }
         }
-        for directory in [layout.root, layout.workDirectory, layout.docsDirectory, layout.tokensDirectory] {
+        // The record first, so a directory holding our files always says which config made them.
+        try fileManager.createDirectory(atPath: layout.workDirectory, withIntermediateDirectories: true)
+        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.runRecord)
+        for directory in [layout.docsDirectory, layout.tokensDirectory] {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
-        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.runRecord)
     }
 
     /// Runs `body` over `items` on up to `workers` threads; results in item order. The first

@@ -13,7 +13,10 @@ struct Sluice: ParsableCommand {
             Exit status: 0 success; 1 failure (one paragraph on stderr says what and where);
             64 bad command line; 3 finished, but --strict and some input was skipped.
             """,
-        subcommands: [Run.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self, Config.self]
+        subcommands: [
+            Run.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self, Config.self,
+            Worker.self,
+        ]
     )
 }
 

@@ -279,3 +279,47 @@ struct EncodeCommandTests {
         #expect(bad.stderr.contains("id 70000 at position 1"))
     }
 }
+
+@Suite("sluice plan / worker")
+struct WorkerTests {
+    @Test("tasks run one by one with sluice worker write exactly the files sluice run writes")
+    func workersEqualRun() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let config = try writeConfig(
+            directory,
+            """
+            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
+             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
+            """)
+        let plan = try SluiceBinary.run(["plan", config, "--json"])
+        #expect(plan.status == 0)
+        let graph = try JSONNode.parse(plan.stdout)
+        guard case .array(let tasks)? = graph["tasks"]?.value else {
+            Issue.record("no tasks in the plan")
+            return
+        }
+        let parts = tasks.filter { $0["stage"]?.string == "ingest" }.count
+        #expect(parts >= 4)
+        let byWorkers = directory.path("workers")
+        let early = try SluiceBinary.run(["worker", "tokenize", config, "--out", byWorkers, "--part", "0"])
+        #expect(early.status == 1)
+        #expect(early.stderr.contains("needs ingest part-00000 first"))
+        for stage in ["ingest", "tokenize"] {
+            for part in (0..<parts).reversed() {
+                let result = try SluiceBinary.run(["worker", stage, config, "--out", byWorkers, "--part", String(part)])
+                #expect(result.status == 0, "\(result.stderr)")
+            }
+        }
+        let byRun = directory.path("run")
+        #expect(try SluiceBinary.run(["run", config, "--out", byRun]).status == 0)
+        let runFiles = try outputFiles(byRun).filter { $0.key.hasPrefix("docs/") || $0.key.hasPrefix("tokens/") }
+        let workerFiles = try outputFiles(byWorkers).filter { $0.key.hasPrefix("docs/") || $0.key.hasPrefix("tokens/") }
+        #expect(runFiles == workerFiles)
+        // sluice run over the workers' directory reuses every task they finished.
+        let assemble = try SluiceBinary.run(["run", config, "--out", byWorkers])
+        #expect(assemble.status == 0, "\(assemble.stderr)")
+        #expect(assemble.stderr.components(separatedBy: "already done").count - 1 == 2 * parts)
+        #expect(try String(contentsOfFile: byWorkers + "/_work/plan.json", encoding: .utf8) == plan.stdoutText)
+    }
+}

@@ -1,0 +1,54 @@
+import SluiceIO
+import SluiceIngest
+
+extension Plan {
+    /// The task graph as JSON: every task with its inputs, outputs and the tasks it needs.
+    /// Written to `OUT/_work/plan.json` by `sluice run` and printed by `sluice plan`.
+    public func graph(window: Bool) -> JSONNode {
+        func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
+        var tasks: [JSONNode] = []
+        for task in ingest {
+            let name = Plan.partName(task.part)
+            tasks.append(
+                JSONNode(
+                    .object([
+                        ("id", string("ingest/\(name)")),
+                        ("stage", string("ingest")),
+                        ("part", JSONNode(.integer(Int64(task.part)))),
+                        ("inputs", JSONNode(.array(task.inputs.map { string($0.name) }))),
+                        ("input_bytes", JSONNode(.integer(Int64(task.inputs.reduce(0) { $0 + $1.byteCount })))),
+                        ("outputs", JSONNode(.array([string("docs/\(name).lz4"), string("docs/\(name).json")]))),
+                        ("needs", JSONNode(.array([]))),
+                    ])))
+            if tokenize {
+                tasks.append(
+                    JSONNode(
+                        .object([
+                            ("id", string("tokenize/\(name)")),
+                            ("stage", string("tokenize")),
+                            ("part", JSONNode(.integer(Int64(task.part)))),
+                            (
+                                "outputs",
+                                JSONNode(
+                                    .array([
+                                        string("tokens/\(name).lz4"), string("tokens/\(name).doc-tokens.lz4"),
+                                        string("tokens/\(name).json"),
+                                    ]))
+                            ),
+                            ("needs", JSONNode(.array([string("ingest/\(name)")]))),
+                        ])))
+            }
+        }
+        if window && tokenize {
+            tasks.append(
+                JSONNode(
+                    .object([
+                        ("id", string("window")),
+                        ("stage", string("window")),
+                        ("outputs", JSONNode(.array([string("shards/"), string("tables/"), string("manifest.json")]))),
+                        ("needs", JSONNode(.array(ingest.map { string("tokenize/\(Plan.partName($0.part))") }))),
+                    ])))
+        }
+        return JSONNode(.object([("format", string("sluice.plan.v1")), ("tasks", JSONNode(.array(tasks)))]))
+    }
+}

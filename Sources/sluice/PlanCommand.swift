@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import SluiceConfig
+import SluiceIO
+import SluicePipeline
+
+struct PlanCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plan",
+        abstract: "Print the tasks a config makes (the same graph sluice run writes to OUT/_work/plan.json).",
+        discussion:
+            "Tasks depend only on the config and the input files, never on --workers, so their outputs keep their names across runs."
+    )
+
+    @Argument(help: "The pipeline config (JSON, format 1).")
+    var config: String
+
+    @Flag(name: .long, help: "Print the plan as JSON instead of one line per task.")
+    var json = false
+
+    func run() throws {
+        do {
+            let configuration = try Configuration.load(file: config)
+            let graph = try Plan(configuration: configuration).graph(window: configuration.window != nil)
+            if json {
+                print(graph.serialized())
+                return
+            }
+            guard case .array(let tasks)? = graph["tasks"]?.value else { return }
+            for task in tasks {
+                var line = task["id"]?.string ?? "?"
+                if case .array(let inputs)? = task["inputs"]?.value {
+                    line += "  \(inputs.count) input(s)"
+                    if case .integer(let bytes)? = task["input_bytes"]?.value { line += ", \(bytes) bytes" }
+                }
+                if case .array(let needs)? = task["needs"]?.value, !needs.isEmpty {
+                    line += needs.count == 1 ? "  after \(needs[0].string ?? "?")" : "  after \(needs.count) tasks"
+                }
+                print(line)
+            }
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Worker: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one task of a plan (internal; for executors and cluster array jobs).",
+        discussion: """
+            Writes exactly the files sluice run writes for that task, and skips it if its outputs
+            already match their completion record. Example (a Slurm array over the ingest parts):
+              sluice worker ingest pipeline.json --out OUT --part $SLURM_ARRAY_TASK_ID
+            """)
+
+    @Argument(help: "The stage: ingest or tokenize.")
+    var stage: String
+
+    @Argument(help: "The pipeline config (JSON, format 1).")
+    var config: String
+
+    @Option(name: .long, help: "Output directory (as given to sluice run).")
+    var out: String?
+
+    @Option(name: .long, help: "The task's part number (see sluice plan).")
+    var part: Int
+
+    func run() throws {
+        do {
+            let configuration = try Configuration.load(file: config)
+            var options = PipelineRunner.Options()
+            options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
+            print(try PipelineRunner(configuration: configuration, options: options).runTask(stage: stage, part: part))
+        } catch {
+            fail(error)
+        }
+    }
+}
