@@ -233,37 +233,30 @@ public struct PipelineRunner {
         }
     }
 
-    /// Runs `body` over `items` on up to `workers` threads; results in item order. The first
-    /// error (in item order) is rethrown after every started item has finished.
+    /// Runs `body` over `items` on up to `workers` threads; results in item order. After a
+    /// failure no new item starts; the first error in item order is rethrown once every
+    /// started item has finished. Items are taken in index order, so every item before the
+    /// first failure has a result.
     static func parallel<Item: Sendable, Result: Sendable>(
         _ items: [Item], workers: Int, _ body: @Sendable (Item) throws -> Result
     ) throws -> [Result] {
         let next = Atomic<Int>(0)
+        let failed = Atomic<Bool>(false)
         let outcomes = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
         DispatchQueue.concurrentPerform(iterations: min(workers, max(1, items.count))) { _ in
-            while true {
+            while !failed.load(ordering: .relaxed) {
                 let index = next.add(1, ordering: .relaxed).oldValue
                 guard index < items.count else { return }
                 let outcome = Swift.Result { try body(items[index]) }
                 outcomes.withLock { $0[index] = outcome }
-                if case .failure = outcome { return }
+                if case .failure = outcome { failed.store(true, ordering: .relaxed) }
             }
         }
         return try outcomes.withLock { all in
-            var results: [Result] = []
-            for index in items.indices {
-                guard let outcome = all[index] else {
-                    // Not started: an earlier item failed and its thread stopped.
-                    if let failure = all.sorted(by: { $0.key < $1.key }).first(where: {
-                        if case .failure = $0.value { true } else { false }
-                    }) {
-                        _ = try failure.value.get()
-                    }
-                    throw PipelineError("internal: task \(index) did not run")
-                }
-                results.append(try outcome.get())
+            try items.indices.map { index in
+                guard let outcome = all[index] else { throw PipelineError("internal: task \(index) did not run") }
+                return try outcome.get()
             }
-            return results
         }
     }
 }
