@@ -45,6 +45,14 @@ func writeConfig(_ directory: TemporaryDirectory, name: String = "pipeline.json"
 
 let vocabDirectory = Fixtures.repositoryRoot.appendingPathComponent("vocab/gpt2").path
 
+/// The mixed corpus in parts of ~200 input bytes (so there are several), tokenized with GPT-2.
+func tokenizedCorpusConfig(_ corpus: String) -> String {
+    """
+    {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
+     "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
+    """
+}
+
 @Suite("sluice run, end to end", .serialized)
 struct RunTests {
     @Test("the demo pipeline gives the-verdict's 5,145 tiktoken ids, then the separator")
@@ -71,12 +79,7 @@ struct RunTests {
     func workerCountDoesNotMatter() throws {
         let directory = try TemporaryDirectory()
         let corpus = try makeMixedCorpus(directory)
-        let config = try writeConfig(
-            directory,
-            """
-            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
-             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
-            """)
+        let config = try writeConfig(directory, tokenizedCorpusConfig(corpus))
         var outputs: [[String: [UInt8]]] = []
         for workers in [1, 2, 4] {
             let out = directory.path("out-\(workers)")
@@ -96,12 +99,7 @@ struct RunTests {
     func resume() throws {
         let directory = try TemporaryDirectory()
         let corpus = try makeMixedCorpus(directory)
-        let config = try writeConfig(
-            directory,
-            """
-            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
-             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
-            """)
+        let config = try writeConfig(directory, tokenizedCorpusConfig(corpus))
         let out = directory.path("out")
         #expect(try SluiceBinary.run(["run", config, "--out", out]).status == 0)
         let first = try outputFiles(out)
@@ -286,12 +284,7 @@ struct WorkerTests {
     func workersEqualRun() throws {
         let directory = try TemporaryDirectory()
         let corpus = try makeMixedCorpus(directory)
-        let config = try writeConfig(
-            directory,
-            """
-            {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 200},
-             "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe"}}
-            """)
+        let config = try writeConfig(directory, tokenizedCorpusConfig(corpus))
         let plan = try SluiceBinary.run(["plan", config, "--json"])
         #expect(plan.status == 0)
         let graph = try JSONNode.parse(plan.stdout)
