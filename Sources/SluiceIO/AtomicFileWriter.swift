@@ -91,6 +91,24 @@ public final class AtomicFileWriter {
         try writer.commit()
     }
 
+    /// Removes temporary files that writers killed mid-write left in `directory` (names
+    /// `.NAME.tmp-PID` whose process no longer exists on this host). Returns how many.
+    /// Only for a coordinator that owns the directory: on a shared filesystem, another host's
+    /// live writer would look dead from here.
+    @discardableResult
+    public static func removeStaleTemporaryFiles(in directory: String) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return 0 }
+        var removed = 0
+        for name in names where name.hasPrefix(".") {
+            guard let marker = name.range(of: ".tmp-", options: .backwards),
+                let pid = Int32(name[marker.upperBound...]), pid != getpid()
+            else { continue }
+            if kill(pid, 0) == 0 || errno != ESRCH { continue }  // still running (or not ours to judge)
+            if unlink(directory + "/" + name) == 0 { removed += 1 }
+        }
+        return removed
+    }
+
     static func osError() -> String {
         String(cString: strerror(errno))
     }

@@ -69,6 +69,13 @@ public struct PipelineRunner {
             return id
         }
         try prepareOutputDirectory()
+        var swept = 0
+        for directory in [
+            layout.root, layout.docsDirectory, layout.tokensDirectory, layout.shardsDirectory, layout.tablesDirectory,
+        ] {
+            swept += AtomicFileWriter.removeStaleTemporaryFiles(in: directory)
+        }
+        if swept > 0 { log("removed \(swept) temporary file(s) left by an interrupted run") }
         let plan = try Plan(configuration: configuration)
         try AtomicFileWriter.write(
             Array((plan.graph(window: configuration.window != nil).serialized() + "\n").utf8),

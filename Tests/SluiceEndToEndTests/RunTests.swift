@@ -316,3 +316,45 @@ struct WorkerTests {
         #expect(try String(contentsOfFile: byWorkers + "/_work/plan.json", encoding: .utf8) == plan.stdoutText)
     }
 }
+
+@Suite("crash safety", .serialized)
+struct CrashSafetyTests {
+    @Test("kill -9 at random moments, then resume: byte-identical output, nothing partial under a final name")
+    func killAndResume() throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        for index in 0..<30 {
+            try directory.write("corpus/extra/\(index).txt", String(repeating: "Extra text \(index). ", count: 400))
+        }
+        let config = try writeConfig(directory, tokenizedCorpusConfig(corpus))
+        let reference = directory.path("reference")
+        let started = Date()
+        #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
+        // Kill moments are drawn from the whole length of an uninterrupted run.
+        let runMicroseconds = max(1000, Int(Date().timeIntervalSince(started) * 1_000_000))
+        let expected = try outputFiles(reference)
+
+        let out = directory.path("out")
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<12 {
+            let delay = Int.random(in: 0...runMicroseconds, using: &generator)
+            // The shell starts the run in the background, waits, then SIGKILLs it.
+            try Shell.run(
+                "\(SluiceBinary.path) run '\(config)' --out '\(out)' >/dev/null 2>&1 & pid=$!; sleep \(delay / 1_000_000).\(String(format: "%06d", delay % 1_000_000)); kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null; true"
+            )
+            // Whatever sits under a final name is complete: every sidecar's part matches it.
+            let finished = (try? FileManager.default.contentsOfDirectory(atPath: out + "/docs")) ?? []
+            for sidecar in finished.filter({ $0.hasSuffix(".json") }) {
+                let text = try String(contentsOfFile: out + "/docs/" + sidecar, encoding: .utf8)
+                let part = out + "/docs/" + sidecar.replacingOccurrences(of: ".json", with: ".lz4")
+                let sha = try #require(text.split(separator: "\"").drop { $0 != "sha256" }.dropFirst(2).first)
+                #expect(try SHA256Hasher.hex(ofFile: part) == String(sha), "trial \(trial): \(sidecar)")
+            }
+        }
+        let resumed = try SluiceBinary.run(["run", config, "--out", out, "--workers", "3"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try outputFiles(out) == expected)
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: out + "/docs").filter { !$0.hasPrefix(".") }
+        #expect(Set(leftovers) == Set(expected.keys.filter { $0.hasPrefix("docs/") }.map { String($0.dropFirst(5)) }))
+    }
+}
