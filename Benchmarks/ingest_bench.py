@@ -74,6 +74,41 @@ def main() -> None:
             assert report["document_bytes"] + 3 * report["byte_order_marks_stripped"] == total, report
         print(f"{name:<16} {megabytes / bsdtar:>10.1f}   {megabytes / sluice:>12.1f}   {bsdtar / sluice:>6.2f}")
 
+    # JSONL: one record per document; the reference is what a Python script would do.
+    jsonl = archives_dir / "corpus.jsonl"
+    if not jsonl.exists():
+        with open(jsonl, "w", encoding="utf-8") as out:
+            for name in names:
+                out.write(json.dumps({"text": (corpus / name).read_bytes().decode("utf-8"), "source": name}) + "\n")
+    jsonl_mb = jsonl.stat().st_size / 1e6
+
+    def python_jsonl():
+        count = 0
+        with open(jsonl, "rb") as handle:
+            for line in handle:
+                count += len(json.loads(line)["text"].encode("utf-8"))
+        return count
+
+    python_seconds = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        python_jsonl()
+        python_seconds.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = pathlib.Path(scratch) / "ingest.json"
+        config.write_text(json.dumps({"inputs": [str(jsonl)], "workers": 1}))
+        seconds = []
+        for _ in range(args.repeats):
+            shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")], check=True, capture_output=True)
+            seconds.append(time.perf_counter() - start)
+        report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
+        assert report["documents"] == len(names), report
+    python_rate = jsonl_mb / statistics.median(python_seconds)
+    sluice_rate = jsonl_mb / statistics.median(seconds)
+    print(f"{'corpus.jsonl':<16} {'':>12} {sluice_rate:>14.1f}   (Python json.loads per line: {python_rate:.1f} MB/s of JSONL, {sluice_rate / python_rate:.2f}x)")
+
 
 if __name__ == "__main__":
     main()

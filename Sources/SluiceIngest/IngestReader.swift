@@ -198,7 +198,7 @@ public final class IngestReader {
         while let chunk = try chunks.next() {
             var start = chunk.startIndex
             while start < chunk.endIndex {
-                let newline = chunk[start...].firstIndex(of: 0x0A) ?? chunk.endIndex
+                let newline = Self.firstNewline(in: chunk, from: start)
                 let piece = chunk[start..<newline]
                 if discarding {
                     discardedBytes += piece.count
@@ -214,6 +214,15 @@ public final class IngestReader {
             }
         }
         if !line.isEmpty || discarding { try finishLine() }
+    }
+
+    /// Index of the next LF in `chunk` at or after `start`, or `chunk.endIndex` (memchr).
+    @inline(__always)
+    static func firstNewline(in chunk: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard let base = chunk.baseAddress, let hit = memchr(base + start, 0x0A, chunk.count - start) else {
+            return chunk.endIndex
+        }
+        return base.distance(to: UnsafeRawPointer(hit))
     }
 
     private func handleRecord(_ raw: [UInt8], file: String, member: String?, line: Int) throws {
