@@ -205,7 +205,9 @@ try:  # PyTorch is optional.
         def __iter__(self):
             bf16 = (self.stream.manifest.get("embedding") or {}).get("dtype") == "bfloat16"
             for batch in self.stream:
-                item = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in batch.items()}
+                # A copy per batch: the arrays view the read-only decompressed shard, and a
+                # trainer may write into its tensors.
+                item = {name: torch.from_numpy(np.array(array)) for name, array in batch.items()}
                 if bf16 and "embeddings" in item:
                     item["embeddings"] = item["embeddings"].view(torch.bfloat16)
                 yield item

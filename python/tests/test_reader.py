@@ -95,3 +95,29 @@ def test_one_flipped_byte_is_caught(sluice, output, tmp_path, target):
 def test_verify_passes_on_intact_output(sluice, output):
     result = subprocess.run([sluice, "verify", str(output)], capture_output=True, text=True)
     assert result.returncode == 0 and "OK" in result.stdout
+
+
+def test_torch_iterable_dataset_resumes_exactly(output):
+    """Runs where PyTorch is installed (not in CI, which keeps PyTorch out by design)."""
+    torch = pytest.importorskip("torch")
+    from sluice_reader import SluiceIterableDataset
+
+    dataset = SluiceIterableDataset(str(output), rank=0, world_size=2)
+    everything = list(dataset)
+    assert len(everything) == len(dataset) > 3
+    assert everything[0]["inputs"].dtype == torch.int32 and everything[0]["embeddings"].dtype == torch.bfloat16
+    reference = SluiceBatches(str(output), 0, 2, raw_bfloat16=True)
+    for item, batch in zip(everything, reference):
+        assert torch.equal(item["inputs"], torch.from_numpy(np.ascontiguousarray(batch["inputs"])))
+        assert item["embeddings"].view(torch.int16).numpy().view(np.uint16).tolist() == batch["embeddings"].tolist()
+
+    first = SluiceIterableDataset(str(output), rank=0, world_size=2)
+    iterator = iter(first)
+    head = [next(iterator) for _ in range(3)]
+    state = first.state_dict()
+    resumed = SluiceIterableDataset(str(output), rank=0, world_size=2)
+    resumed.load_state_dict(state)
+    rest = list(resumed)
+    assert [b["inputs"].tolist() for b in head + rest] == [b["inputs"].tolist() for b in everything]
+    loader = torch.utils.data.DataLoader(SluiceIterableDataset(str(output)), batch_size=None)
+    assert sum(1 for _ in loader) == SluiceBatches(str(output)).total_batches
