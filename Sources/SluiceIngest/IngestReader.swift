@@ -226,6 +226,9 @@ public final class IngestReader {
     }
 
     private func handleRecord(_ raw: [UInt8], file: String, member: String?, line: Int) throws {
+        func skip(_ reason: IngestError.Reason, _ message: String) throws {
+            try problem(IngestError(reason, file: file, member: member, line: line, message), bytes: raw.count)
+        }
         var bytes = raw[...]
         if bytes.last == 0x0D { bytes = bytes.dropLast() }
         if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 }) { return }  // blank line: JSONL syntax, not data
@@ -234,46 +237,26 @@ public final class IngestReader {
         do {
             (node, surrogates) = try JSONNode.parseCountingRepairs(bytes)
         } catch {
-            try problem(
-                IngestError(
-                    .malformedJSONL, file: file, member: member, line: line,
-                    "not valid JSON (column \(error.column): \(error.message)); fix or remove the line"),
-                bytes: raw.count)
-            return
+            return try skip(
+                .malformedJSONL, "not valid JSON (column \(error.column): \(error.message)); fix or remove the line")
         }
-        guard node.members != nil else {
-            try problem(
-                IngestError(
-                    .malformedJSONL, file: file, member: member, line: line,
-                    "expected a JSON object, got \(node.typeName)"),
-                bytes: raw.count)
-            return
+        guard let members = node.members else {
+            return try skip(.malformedJSONL, "expected a JSON object, got \(node.typeName)")
         }
         guard let field = node[settings.textField] else {
-            try problem(
-                IngestError(
-                    .missingTextField, file: file, member: member, line: line,
-                    "no \"\(settings.textField)\" field (ingest.text_field); keys are \(node.members?.map { "\"\($0.key)\"" }.joined(separator: ", ") ?? "")"
-                ),
-                bytes: raw.count)
-            return
+            let keys = members.map { "\"\($0.key)\"" }.joined(separator: ", ")
+            return try skip(
+                .missingTextField, "no \"\(settings.textField)\" field (ingest.text_field); keys are \(keys)")
         }
         guard case .string(let text) = field.value else {
-            try problem(
-                IngestError(
-                    .missingTextField, file: file, member: member, line: line,
-                    "\"\(settings.textField)\" is \(field.typeName == "integer" ? "an" : "a") \(field.typeName), not a string"
-                ),
-                bytes: raw.count)
-            return
+            let article = field.typeName == "integer" ? "an" : "a"
+            return try skip(
+                .missingTextField, "\"\(settings.textField)\" is \(article) \(field.typeName), not a string")
         }
         if text.count > settings.maxDocumentBytes {
-            try problem(
-                IngestError(
-                    .oversizedDocument, file: file, member: member, line: line,
-                    "\(text.count) bytes of text is over ingest.max_document_bytes (\(settings.maxDocumentBytes))"),
-                bytes: raw.count)
-            return
+            return try skip(
+                .oversizedDocument,
+                "\(text.count) bytes of text is over ingest.max_document_bytes (\(settings.maxDocumentBytes))")
         }
         report.loneSurrogatesReplaced += surrogates
         try accept(text, file: file, member: member, line: line)
