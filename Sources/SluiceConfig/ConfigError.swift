@@ -6,9 +6,13 @@ public struct ConfigIssue: Sendable, CustomStringConvertible, Equatable {
     public var column: Int?
     public var message: String
 
-    public var description: String {
-        let location = line.map { ":\($0):\(column ?? 1)" } ?? ""
-        return "\(location)\(location.isEmpty ? "" : " ")\(path.isEmpty ? "" : path + ": ")\(message)"
+    public var description: String { description(in: nil) }
+
+    /// `FILE:LINE:COLUMN: json.path: message`, with whichever parts are known.
+    public func description(in file: String?) -> String {
+        var location = file ?? ""
+        if let line { location += ":\(line):\(column ?? 1)" }
+        return [location, path, message].filter { !$0.isEmpty }.joined(separator: ": ")
     }
 }
 
@@ -23,9 +27,6 @@ public struct ConfigError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        issues.map { issue in
-            let location = issue.line.map { "\(file):\($0):\(issue.column ?? 1)" } ?? file
-            return "\(location): \(issue.path.isEmpty ? "" : issue.path + ": ")\(issue.message)"
-        }.joined(separator: "\n")
+        issues.map { $0.description(in: file) }.joined(separator: "\n")
     }
 }
