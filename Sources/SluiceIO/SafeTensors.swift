@@ -64,6 +64,28 @@ public enum SafeTensors {
         return bytes + json
     }
 
+    /// Writes float32 tensors (row-major, in order) as one safetensors file, atomically, and
+    /// returns the file's SHA-256 — how tables are stored, by `sluice tables` and by runs.
+    public static func writeFloat32(
+        _ tensors: [(name: String, shape: [Int], values: [Float])], metadata: [(String, String)] = [], to path: String
+    ) throws(IOError) -> String {
+        let header = header(
+            for: tensors.map { Tensor(name: $0.name, dtype: .float32, shape: $0.shape) }, metadata: metadata)
+        let writer = try AtomicFileWriter(path: path)
+        var hasher = SHA256Hasher()
+        hasher.update(header)
+        try writer.write(header)
+        for tensor in tensors {
+            precondition(
+                tensor.values.count == tensor.shape.reduce(1, *), "tensor \(tensor.name): values do not fill its shape")
+            let bytes = LittleEndian.bytes(of: tensor.values)
+            hasher.update(bytes)
+            try writer.write(bytes)
+        }
+        try writer.commit()
+        return hasher.finalizeHex()
+    }
+
     /// A parsed header: tensors with their byte ranges relative to the start of the data.
     public struct Layout: Sendable {
         public var tensors: [(tensor: Tensor, range: Range<Int>)]

@@ -65,11 +65,8 @@ enum WindowStage {
                 ("token_embedding", token, vocabSize), ("position_embedding", position, contextLength),
             ] {
                 let file = "tables/\(name).safetensors"
-                let bytes =
-                    SafeTensors.header(for: [SafeTensors.Tensor(name: name, dtype: .float32, shape: [rows, dim])])
-                    + LittleEndian.bytes(of: values)
-                try AtomicFileWriter.write(bytes, to: layout.root + "/" + file)
-                tableRecords.append((name, file, [rows, dim], SHA256Hasher.hex(bytes)))
+                let sha256 = try SafeTensors.writeFloat32([(name, [rows, dim], values)], to: layout.root + "/" + file)
+                tableRecords.append((name, file, [rows, dim], sha256))
             }
         }
 

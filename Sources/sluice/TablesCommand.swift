@@ -58,24 +58,14 @@ struct Tables: ParsableCommand {
 
     func run() throws {
         let shapes = try shape.map(Self.parse)
-        let names =
-            name.isEmpty
-            ? shapes.indices.map {
-                ["token_embedding", "position_embedding"].indices.contains($0)
-                    ? ["token_embedding", "position_embedding"][$0] : "table_\($0)"
-            }
-            : name
+        let defaults = ["token_embedding", "position_embedding"]
+        let names = name.isEmpty ? shapes.indices.map { $0 < defaults.count ? defaults[$0] : "table_\($0)" } : name
         let (tables, _) = TableInitializer.torch(
             seed: seed, shapes: shapes, kernel: TorchKernel(rawValue: kernel) ?? .avx2)
-        let tensors = zip(names, shapes).map {
-            SafeTensors.Tensor(name: $0, dtype: .float32, shape: [$1.rows, $1.columns])
-        }
+        let tensors = zip(zip(names, shapes), tables).map { ($0.0, [$0.1.rows, $0.1.columns], $1) }
         let metadata = [("sluice.init", "torch"), ("sluice.seed", String(seed)), ("sluice.torch_kernel", kernel)]
         do {
-            let writer = try AtomicFileWriter(path: out)
-            try writer.write(SafeTensors.header(for: tensors, metadata: metadata))
-            for table in tables { try writer.write(LittleEndian.bytes(of: table)) }
-            try writer.commit()
+            _ = try SafeTensors.writeFloat32(tensors, metadata: metadata, to: out)
         } catch {
             fail(error)
         }
