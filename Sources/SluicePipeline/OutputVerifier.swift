@@ -41,33 +41,48 @@ public enum OutputVerifier {
             )
         }
         func int(_ node: JSONNode?) -> Int? { if case .integer(let v)? = node?.value { Int(v) } else { nil } }
-        func checkFile(_ relative: String?, sha256: String?, bytes: Int? = nil, what: String) -> [UInt8]? {
+        func checkFile(_ relative: String?, sha256: String?, what: String) {
             guard let relative, let sha256 else {
                 problem("\(layout.manifest): \(what) has no file or sha256")
-                return nil
+                return
             }
             let path = root + "/" + relative
-            guard let contents = FileManager.default.contents(atPath: path) else {
-                problem("\(path): missing (\(what))")
-                return nil
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int,
+                let actual = try? SHA256Hasher.hex(ofFile: path)
+            else {
+                problem("\(path): missing or unreadable (\(what))")
+                return
             }
-            let bytesRead = [UInt8](contents)
             outcome.checkedFiles += 1
-            outcome.checkedBytes += bytesRead.count
-            if let bytes, bytes != bytesRead.count {
-                problem("\(path): \(bytesRead.count) bytes, manifest says \(bytes)")
-            }
-            if SHA256Hasher.hex(bytesRead) != sha256 {
+            outcome.checkedBytes += size
+            if actual != sha256 {
                 problem("\(path): SHA-256 does not match the manifest (\(what) is damaged or was replaced)")
+            }
+        }
+        // Shards are decompressed once and hashed as they are read, never read twice.
+        func readShard(_ path: String, sha256: String?, bytes: Int?) -> [UInt8]? {
+            do {
+                let reader = try LZ4FrameReader(path: path)
+                let content = try reader.readAll()
+                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? -1
+                outcome.checkedFiles += 1
+                outcome.checkedBytes += size
+                if let bytes, bytes != size { problem("\(path): \(size) bytes, manifest says \(bytes)") }
+                guard reader.compressedSHA256 == sha256 else {
+                    problem("\(path): SHA-256 does not match the manifest (the shard is damaged or was replaced)")
+                    return nil
+                }
+                return content
+            } catch {
+                problem("\(error) (shard)")
                 return nil
             }
-            return bytesRead
         }
-        _ = checkFile(
+        checkFile(
             manifest["tokenizer"]?["file"]?.string, sha256: manifest["tokenizer"]?["sha256"]?.string, what: "tokenizer")
         if case .array(let tables)? = manifest["embedding"]?["tables"]?.value {
             for table in tables {
-                _ = checkFile(
+                checkFile(
                     table["file"]?.string, sha256: table["sha256"]?.string,
                     what: "table \(table["name"]?.string ?? "?")")
             }
@@ -90,12 +105,11 @@ public enum OutputVerifier {
             }
             nextBatch += max(0, batches)
             windows += max(0, shardWindows)
-            guard
-                let bytes = checkFile(name, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"]), what: "shard")
-            else { continue }
             let path = root + "/" + name
+            guard let content = readShard(path, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"])) else {
+                continue
+            }
             do {
-                let content = try decompress(bytes, path: path)
                 let layoutInfo = try SafeTensors.layout(of: content, path: path)
                 var expected: [(String, [Int])] = [
                     ("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength]),
@@ -142,15 +156,5 @@ public enum OutputVerifier {
             }
         }
         return outcome
-    }
-
-    static func decompress(_ bytes: [UInt8], path: String) throws(IOError) -> [UInt8] {
-        // The file was just hashed in memory; decompress from the same bytes via a temporary reader.
-        let reader = try LZ4FrameReader(path: path)
-        let content = try reader.readAll()
-        if reader.compressedSHA256 != SHA256Hasher.hex(bytes) {
-            throw IOError(.checksumMismatch, path: path, "changed while being verified")
-        }
-        return content
     }
 }
