@@ -7,6 +7,8 @@ import SluiceIO
 // tmpfs (31%), the manifest's SHA-256 of each shard (19%), the lookup itself (13%); LZ4 on
 // float32 barely registers (incompressible blocks are stored). Turning the frame's content
 // checksum off changed nothing measurable (0.43 vs 0.45 GB/s), so it stays on.
+// Deciding the dtype once per row instead of per element: 4.31-4.60 s -> 3.83-3.91 s for the
+// same 2.06 GB on one thread (0.45 -> 0.53 GB/s).
 // Each batch's embeddings are built in one reused buffer and streamed into the frame, so a
 // shard is never held in memory; each element is one float32 addition.
 
@@ -108,25 +110,33 @@ public enum MaterializeStage {
     /// `embeddings[t, :] = token[ids[t], :] + position[t, :]`, as little-endian bytes of `dtype`.
     static func fillEmbeddings(ids: ArraySlice<Int32>, tables: EmbeddingTables, into buffer: inout [UInt8]) {
         let dim = tables.outputDim
+        let width = tables.dtype.byteCount
         buffer.withUnsafeMutableBytes { output in
-            var offset = 0
             for (t, id) in ids.enumerated() {
                 let tokenBase = Int(id) * dim
                 let positionBase = t * dim
-                for d in 0..<dim {
-                    let value = tables.token[tokenBase + d] + tables.position[positionBase + d]
-                    switch tables.dtype {
-                    case .float32:
-                        output.storeBytes(of: value.bitPattern.littleEndian, toByteOffset: offset, as: UInt32.self)
-                        offset += 4
-                    case .float16:
+                let rowOffset = t * dim * width
+                // One dtype decision per row, not per element.
+                switch tables.dtype {
+                case .float32:
+                    for d in 0..<dim {
+                        let value = tables.token[tokenBase + d] + tables.position[positionBase + d]
                         output.storeBytes(
-                            of: HalfPrecision.float16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
-                        offset += 2
-                    default:
+                            of: value.bitPattern.littleEndian, toByteOffset: rowOffset + d * 4, as: UInt32.self)
+                    }
+                case .float16:
+                    for d in 0..<dim {
+                        let value = tables.token[tokenBase + d] + tables.position[positionBase + d]
                         output.storeBytes(
-                            of: HalfPrecision.bfloat16Bits(value).littleEndian, toByteOffset: offset, as: UInt16.self)
-                        offset += 2
+                            of: HalfPrecision.float16Bits(value).littleEndian, toByteOffset: rowOffset + d * 2,
+                            as: UInt16.self)
+                    }
+                default:
+                    for d in 0..<dim {
+                        let value = tables.token[tokenBase + d] + tables.position[positionBase + d]
+                        output.storeBytes(
+                            of: HalfPrecision.bfloat16Bits(value).littleEndian, toByteOffset: rowOffset + d * 2,
+                            as: UInt16.self)
                     }
                 }
             }
