@@ -40,9 +40,11 @@ struct HalfPrecisionTests {
     func float16Specials() {
         #expect(HalfPrecision.float16Bits(.nan) == 0x7E00)
         #expect(HalfPrecision.float16Bits(-Float.nan) == 0xFE00)
-        #expect(HalfPrecision.float16Bits(.infinity) == 0x7C00)
-        #expect(HalfPrecision.float16Bits(65520) == 0x7C00)  // exactly halfway to 2^16: ties to even = inf
-        #expect(HalfPrecision.float16Bits(65519.996) == 0x7BFF)
+        // Overflow edges against the hardware conversion: 65520 is halfway to 2^16 (ties to even: inf).
+        for value: Float in [.infinity, -.infinity, 65520, 65519.996, 65504, -65520, 1e10] {
+            #expect(HalfPrecision.float16Bits(value) == Float16(value).bitPattern, "\(value)")
+        }
+        #expect(HalfPrecision.float16Bits(65520) == Float16.infinity.bitPattern)
     }
 
     @Test("bfloat16: ties to even, carries, infinities, NaN")

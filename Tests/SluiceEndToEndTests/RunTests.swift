@@ -267,11 +267,18 @@ struct EncodeCommandTests {
 
     @Test("special tokens are text unless allowed; unknown ids are a clear error")
     func specialTokens() throws {
+        // tiktoken's encode_ordinary of the special token's text, from the golden file.
+        let records = try Fixtures.jsonLines(Fixtures.shared("golden/gpt2-tokens.jsonl")).compactMap {
+            $0 as? [String: Any]
+        }
+        let golden = try #require(records.first { $0["text"] as? String == "<|endoftext|>" }?["ids"] as? [Int])
         let ordinary = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("<|endoftext|>".utf8))
-        #expect(ordinary.stdoutText == "[27, 91, 437, 1659, 5239, 91, 29]\n")
+        #expect(ordinary.stdoutText == "[" + golden.map(String.init).joined(separator: ", ") + "]\n")
+        // Allowed, it is its id; the text before it is encoded as ordinary text.
+        let prefix = try SluiceBinary.run(["encode", "--vocab", vocab], input: Array("a".utf8)).stdoutText
         let allowed = try SluiceBinary.run(
             ["encode", "--vocab", vocab, "--allow-special"], input: Array("a<|endoftext|>".utf8))
-        #expect(allowed.stdoutText == "[64, 50256]\n")
+        #expect(allowed.stdoutText == prefix.dropLast(2) + ", 50256]\n")
         let bad = try SluiceBinary.run(["decode", "--vocab", vocab], input: Array("[1, 70000]".utf8))
         #expect(bad.status == 1)
         #expect(bad.stderr.contains("id 70000 at position 1"))
