@@ -82,18 +82,14 @@ public final class IngestReader {
             report.documents += 1
             report.documentBytes += text.count
             try sink(text)
-        case .rejected(let reason, let message):
-            if reason == .invalidUTF8 && settings.invalidUTF8 == .fail {
-                let offset = TextPolicy.firstInvalidUTF8(raw)
-                let error = IngestError(
-                    reason, file: file, member: member, line: line, offset: offset,
-                    message + "; fix the input or set ingest.invalid_utf8 to \"replace\"")
-                report.record(error, bytes: raw.count)
-                throw error
-            }
+        case .rejected(let reason, var message):
             let offset = reason == .invalidUTF8 ? TextPolicy.firstInvalidUTF8(raw) : nil
-            try problem(
-                IngestError(reason, file: file, member: member, line: line, offset: offset, message), bytes: raw.count)
+            // invalid_utf8 "fail" stops the run whatever on_bad_input says.
+            let fatal = reason == .invalidUTF8 && settings.invalidUTF8 == .fail
+            if fatal { message += "; fix the input or set ingest.invalid_utf8 to \"replace\"" }
+            let error = IngestError(reason, file: file, member: member, line: line, offset: offset, message)
+            try problem(error, bytes: raw.count)
+            if fatal { throw error }
         }
     }
 
