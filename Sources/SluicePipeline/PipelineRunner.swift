@@ -118,9 +118,7 @@ public struct PipelineRunner {
             }
             summary.stages.append("tokenize")
             summary.tokensParts = tokens.count
-            // The stream drops the separator after the very last document.
-            let total = tokens.reduce(0) { $0 + $1.tokens }
-            summary.tokens = separator != nil && report.documents > 0 ? total - 1 : total
+            summary.tokens = TokenStream.length(of: tokens)
 
             if configuration.window != nil {
                 let result = try WindowStage.run(

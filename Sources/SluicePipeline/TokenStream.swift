@@ -19,7 +19,6 @@ public struct TokenStream: Sendable {
         var ids: [UInt32] = []
         ids.reserveCapacity(parts.reduce(0) { $0 + $1.tokens })
         var documents: [(start: Int, length: Int)] = []
-        var hasSeparator = false
         for part in parts {
             let bytes = try LZ4FrameReader(path: layout.tokensPart(part.part)).readAll()
             if part.idBytes == 2 {
@@ -47,9 +46,16 @@ public struct TokenStream: Sendable {
                     "\(layout.tokensPart(part.part)): document token counts do not add up to the part's \(part.tokens) tokens; delete the part and its .json and re-run"
                 )
             }
-            hasSeparator = part.separatorID != nil
         }
-        if hasSeparator && !documents.isEmpty { ids.removeLast() }
+        if ids.count > length(of: parts) { ids.removeLast() }
         return TokenStream(ids: ids, documents: documents)
+    }
+
+    /// Length of the stream the parts make: their tokens, less the separator after the very
+    /// last document (separators go between documents).
+    public static func length(of parts: [TokenizeStage.Sidecar]) -> Int {
+        let total = parts.reduce(0) { $0 + $1.tokens }
+        let documents = parts.reduce(0) { $0 + $1.documents }
+        return parts.contains { $0.separatorID != nil } && documents > 0 ? total - 1 : total
     }
 }
