@@ -52,6 +52,16 @@ public struct JSONNode: Sendable, Equatable {
         self.column = column
     }
 
+    /// The value, if this is an integer that fits an Int.
+    public var integer: Int? {
+        if case .integer(let number) = value { Int(exactly: number) } else { nil }
+    }
+
+    /// The value, if this is true or false.
+    public var bool: Bool? {
+        if case .bool(let flag) = value { flag } else { nil }
+    }
+
     public var string: String? {
         if case .string(let bytes) = value { return String(decoding: bytes, as: UTF8.self) }
         return nil

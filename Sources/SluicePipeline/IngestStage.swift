@@ -6,12 +6,17 @@ import SluiceIngest
 /// The ingest stage: one task reads its inputs and writes one docs part plus its sidecar.
 /// The sidecar is written last and holds the part's checksum: it is the completion record.
 public enum IngestStage {
-    public static func run(_ task: Plan.IngestTask, settings: IngestSettings, layout: OutputLayout) throws
-        -> DocsPart.Sidecar
-    {
+    /// - Parameter progress: called after each document with the task's documents and text bytes so far.
+    public static func run(
+        _ task: Plan.IngestTask, settings: IngestSettings, layout: OutputLayout,
+        progress: @escaping (_ documents: Int, _ bytes: Int) -> Void = { _, _ in }
+    ) throws -> DocsPart.Sidecar {
         let partPath = layout.docsPart(task.part)
         let writer = try DocsPart.Writer(path: partPath)
-        let reader = IngestReader(settings: settings) { document in try writer.append(document) }
+        let reader = IngestReader(settings: settings) { document in
+            try writer.append(document)
+            progress(writer.documentCount, writer.documentBytes)
+        }
         for input in task.inputs { try reader.read(input) }
         let (sha256, fileBytes) = try writer.finish()
         let sidecar = DocsPart.Sidecar(

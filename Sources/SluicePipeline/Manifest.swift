@@ -14,16 +14,16 @@ public enum Manifest {
 
     static func build(
         configuration: Configuration, encoder: BPEEncoder, tokenizerSHA256: String, separator: TokenID?,
-        documents: Int, result: WindowStage.Result
+        documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord]
     ) -> JSONNode {
         let window = configuration.window
         let special = encoder.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
         var embedding = JSONNode(.null)
-        if let settings = configuration.embedding, result.tables.count == 2 {
+        if let settings = configuration.embedding, windowRecord.tables.count == 2 {
             embedding = JSONNode(
                 .object([
-                    ("vocab_size", int(result.tables[0].shape[0])),
-                    ("context_length", int(result.tables[1].shape[0])),
+                    ("vocab_size", int(windowRecord.tables[0].shape[0])),
+                    ("context_length", int(windowRecord.tables[1].shape[0])),
                     ("output_dim", int(settings.outputDim)),
                     ("init", string(settings.initializer)),
                     ("seed", int(Int(settings.seed))),
@@ -33,7 +33,7 @@ public enum Manifest {
                         "tables",
                         JSONNode(
                             .array(
-                                result.tables.map { table in
+                                windowRecord.tables.map { table in
                                     JSONNode(
                                         .object([
                                             ("name", string(table.name)), ("file", string(table.file)),
@@ -44,7 +44,7 @@ public enum Manifest {
                     ),
                 ]))
         }
-        let shardBytes = result.shards.reduce(0) { $0 + $1.fileBytes }
+        let shardBytes = shards.reduce(0) { $0 + $1.fileBytes }
         return JSONNode(
             .object([
                 ("format", string(formatName)),
@@ -81,9 +81,9 @@ public enum Manifest {
                     JSONNode(
                         .object([
                             ("documents", int(documents)),
-                            ("tokens", int(result.stream.ids.count)),
-                            ("windows", int(result.plan.windowCount)),
-                            ("batches", int(result.plan.batchCount)),
+                            ("tokens", int(windowRecord.streamLength)),
+                            ("windows", int(windowRecord.windows)),
+                            ("batches", int(windowRecord.batches)),
                             ("shard_bytes", int(shardBytes)),
                         ]))
                 ),
@@ -91,7 +91,7 @@ public enum Manifest {
                     "shards",
                     JSONNode(
                         .array(
-                            result.shards.map { shard in
+                            shards.map { shard in
                                 JSONNode(
                                     .object([
                                         ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)),

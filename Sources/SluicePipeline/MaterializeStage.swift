@@ -37,7 +37,7 @@ public struct EmbeddingTables: Sendable {
 /// `inputs` and `targets` (int32 [windows, max_length]) and, with embeddings, `embeddings`
 /// ([windows, max_length, output_dim] in the configured dtype).
 public enum MaterializeStage {
-    public struct ShardRecord: Sendable, Equatable {
+    public struct ShardRecord: Codable, Sendable, Equatable {
         public var shard: Int
         public var file: String
         public var firstBatch: Int
@@ -46,6 +46,16 @@ public enum MaterializeStage {
         public var contentBytes: Int
         public var fileBytes: Int
         public var sha256: String
+
+        enum CodingKeys: String, CodingKey {
+            case shard, file
+            case firstBatch = "first_batch"
+            case batchCount = "batches"
+            case windowCount = "windows"
+            case contentBytes = "content_bytes"
+            case fileBytes = "file_bytes"
+            case sha256
+        }
     }
 
     public static func shardName(_ shard: Int) -> String {
@@ -53,23 +63,25 @@ public enum MaterializeStage {
         return "shard-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".safetensors.lz4"
     }
 
+    /// Writes shard `shard`: batches starting at `firstBatch`, whose windows start at
+    /// `sampleStarts` (sample order), with ids read from `tokens`.
     public static func run(
-        shard: Int, batches: Range<Int>, plan: WindowPlan, stream: TokenStream, tables: EmbeddingTables?,
-        layout: OutputLayout
+        shard: Int, firstBatch: Int, batchCount: Int, sampleStarts: [Int], maxLength length: Int,
+        tokens: some TokenSource, tables: EmbeddingTables?, layout: OutputLayout
     ) throws -> ShardRecord {
-        let length = plan.maxLength
-        let samples = batches.flatMap { plan.windows(ofBatch: $0) }
         var inputs: [Int32] = []
         var targets: [Int32] = []
-        inputs.reserveCapacity(samples.count * length)
-        targets.reserveCapacity(samples.count * length)
-        for sample in samples {
-            let start = plan.starts[sample]
+        inputs.reserveCapacity(sampleStarts.count * length)
+        targets.reserveCapacity(sampleStarts.count * length)
+        var window: [UInt32] = []
+        for start in sampleStarts {
+            try tokens.read(start: start, count: length + 1, into: &window)
             for offset in 0..<length {
-                inputs.append(Int32(bitPattern: stream.ids[start + offset]))
-                targets.append(Int32(bitPattern: stream.ids[start + offset + 1]))
+                inputs.append(Int32(bitPattern: window[offset]))
+                targets.append(Int32(bitPattern: window[offset + 1]))
             }
         }
+        let samples = sampleStarts
         var tensors = [
             SafeTensors.Tensor(name: "inputs", dtype: .int32, shape: [samples.count, length]),
             SafeTensors.Tensor(name: "targets", dtype: .int32, shape: [samples.count, length]),
@@ -103,7 +115,7 @@ public enum MaterializeStage {
         }
         let (sha256, fileBytes) = try writer.finish()
         return ShardRecord(
-            shard: shard, file: "shards/" + shardName(shard), firstBatch: batches.lowerBound, batchCount: batches.count,
+            shard: shard, file: "shards/" + shardName(shard), firstBatch: firstBatch, batchCount: batchCount,
             windowCount: samples.count, contentBytes: writer.contentByteCount, fileBytes: fileBytes, sha256: sha256)
     }
 

@@ -15,6 +15,17 @@ public struct OutputLayout: Sendable {
     public var tablesDirectory: String { root + "/tables" }
     public var manifest: String { root + "/manifest.json" }
     public var tokenizer: String { root + "/tokenizer.tiktoken" }
+    /// The window task's completion record.
+    public var windowSidecar: String { workDirectory + "/window.json" }
+    /// The global token stream as flat little-endian ids.
+    public var streamFile: String { workDirectory + "/stream.ids" }
+    /// Window starts in sample order, Int64 little-endian.
+    public var windowsFile: String { workDirectory + "/windows.i64" }
+    public var shardRecordsDirectory: String { workDirectory + "/shards" }
+    public func shardRecord(_ shard: Int) -> String {
+        shardRecordsDirectory + "/" + MaterializeStage.shardName(shard).replacingOccurrences(
+            of: ".safetensors.lz4", with: ".json")
+    }
 
     public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }
     public func docsSidecar(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".json" }

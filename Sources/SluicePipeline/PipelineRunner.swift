@@ -4,22 +4,63 @@ import SluiceBPE
 import SluiceConfig
 import SluiceIO
 import SluiceIngest
-import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Runs a config's stages into its output directory, resuming finished tasks.
 ///
-/// Tasks run in this process on up to `workers` threads; each writes only its own files, so
-/// the output does not depend on the worker count or on timing. (The multi-process executor
-/// of DESIGN.md replaces this loop; the task functions and files stay the same.)
+/// The coordinator plans the tasks and hands them to a `LocalExecutor`, which runs each as a
+/// `sluice worker` child process; every task writes only its own files, named after its unit
+/// of work, so the output does not depend on the worker count, on timing, or on interruptions.
 public struct PipelineRunner {
     public struct Options: Sendable {
         public var outputOverride: String?
         public var workersOverride: Int?
+        public var retriesOverride: Int?
         /// Exit non-zero when anything was skipped.
         public var strict = false
         /// Start over in an output directory made with a different config.
         public var force = false
+        /// The `sluice` binary the workers run (default: this process's executable).
+        public var workerExecutable: String?
+        /// Extra environment for the workers.
+        public var workerEnvironment: [String: String] = [:]
         public init() {}
+    }
+
+    /// Wall and CPU time of one stage's tasks, and their largest peak RSS.
+    public struct StageTiming: Codable, Sendable {
+        public var tasks: Int
+        public var wallSeconds: Double
+        public var cpuSeconds: Double
+        public var peakRSSBytes: Int
+        public var retries: Int
+        enum CodingKeys: String, CodingKey {
+            case tasks
+            case wallSeconds = "wall_seconds"
+            case cpuSeconds = "cpu_seconds"
+            case peakRSSBytes = "peak_rss_bytes"
+            case retries
+        }
+    }
+
+    /// Time and memory of a run: the only part of `report.json` that differs between runs.
+    public struct Timing: Codable, Sendable {
+        public var workers: Int
+        public var wallSeconds: Double
+        /// CPU time of the coordinator itself (planning, scheduling, progress, manifest).
+        public var coordinatorCPUSeconds: Double
+        public var peakWorkerRSSBytes: Int
+        public var stages: [String: StageTiming]
+        enum CodingKeys: String, CodingKey {
+            case workers
+            case wallSeconds = "wall_seconds"
+            case coordinatorCPUSeconds = "coordinator_cpu_seconds"
+            case peakWorkerRSSBytes = "peak_worker_rss_bytes"
+            case stages
+        }
     }
 
     /// What a run did, for the summary and `report.json`.
@@ -34,6 +75,7 @@ public struct PipelineRunner {
         public var windows: Int?
         public var batches: Int?
         public var shards: Int?
+        public var timing: Timing?
 
         enum CodingKeys: String, CodingKey {
             case format
@@ -42,14 +84,16 @@ public struct PipelineRunner {
             case docsParts = "docs_parts"
             case tokens
             case tokensParts = "tokens_parts"
-            case windows, batches, shards
+            case windows, batches, shards, timing
         }
     }
 
     public let configuration: Configuration
     public let options: Options
     public let layout: OutputLayout
-    /// Receives one line per finished task and stage.
+    /// Receives what the executor reports, on its queue.
+    public var onEvent: @Sendable (ExecutorEvent) -> Void = { _ in }
+    /// Receives the coordinator's own messages.
     public var log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
 
     public init(configuration: Configuration, options: Options) {
@@ -58,7 +102,12 @@ public struct PipelineRunner {
         layout = OutputLayout(root: options.outputOverride ?? configuration.resolvePath(configuration.output))
     }
 
+    public var workerCount: Int {
+        max(1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+    }
+
     public func run() throws -> Summary {
+        let clock = DispatchTime.now().uptimeNanoseconds
         let encoder = try configuration.tokenizer.map(loadEncoder)
         let separator: TokenID? = try configuration.tokenizer.flatMap { settings in
             guard let name = settings.documentSeparator else { return nil }
@@ -71,34 +120,55 @@ public struct PipelineRunner {
         try prepareOutputDirectory()
         var swept = 0
         for directory in [
-            layout.root, layout.docsDirectory, layout.tokensDirectory, layout.shardsDirectory, layout.tablesDirectory,
+            layout.root, layout.workDirectory, layout.docsDirectory, layout.tokensDirectory, layout.shardsDirectory,
+            layout.tablesDirectory, layout.shardRecordsDirectory,
         ] {
             swept += AtomicFileWriter.removeStaleTemporaryFiles(in: directory)
         }
         if swept > 0 { log("removed \(swept) temporary file(s) left by an interrupted run") }
         let plan = try Plan(configuration: configuration)
+        let window = configuration.window != nil && configuration.tokenizer != nil
         try AtomicFileWriter.write(
-            Array((plan.graph(window: configuration.window != nil).serialized() + "\n").utf8),
-            to: layout.workDirectory + "/plan.json")
-        let workers = max(
-            1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
+            Array((plan.graph(window: window).serialized() + "\n").utf8), to: layout.workDirectory + "/plan.json")
+        let workers = workerCount
         log(
             "plan: \(plan.ingest.count) ingest task(s) over \(plan.ingest.reduce(0) { $0 + $1.inputs.count }) input file(s), \(workers) worker(s) → \(layout.root)"
         )
 
-        let settings = configuration.ingest
-        let layout = self.layout
-        let log = self.log
-        let docs = try Self.parallel(plan.ingest, workers: workers) { task in
-            if let done = IngestStage.completed(task, layout: layout) {
-                log("ingest \(Plan.partName(task.part)): already done, \(done.documents) documents")
-                return done
+        let executable = options.workerExecutable ?? Self.currentExecutable()
+        let configPath = URL(fileURLWithPath: configuration.file).standardized.path
+        func workerArguments(_ stage: String, part: Int?) -> [String] {
+            ["worker", stage, configPath, "--out", layout.root, "--events"] + (part.map { ["--part", String($0)] } ?? [])
+        }
+        var tasks: [ExecutorTask] = []
+        for task in plan.ingest {
+            let name = Plan.partName(task.part)
+            let inputs = task.inputs.count == 1 ? task.inputs[0].name : "\(task.inputs.count) inputs from \(task.inputs[0].name)"
+            tasks.append(
+                ExecutorTask(
+                    id: "ingest/\(name)", stage: "ingest", arguments: workerArguments("ingest", part: task.part), needs: [],
+                    inputs: "reads \(inputs)", weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
+            if encoder != nil {
+                tasks.append(
+                    ExecutorTask(
+                        id: "tokenize/\(name)", stage: "tokenize", arguments: workerArguments("tokenize", part: task.part),
+                        needs: ["ingest/\(name)"], inputs: "reads docs/\(name).lz4",
+                        weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
             }
-            let sidecar = try IngestStage.run(task, settings: settings, layout: layout)
-            log(
-                "ingest \(Plan.partName(task.part)): \(sidecar.documents) documents, \(sidecar.documentBytes) bytes, \(sidecar.report.skippedCount) skipped"
-            )
-            return sidecar
+        }
+        if window {
+            tasks.append(
+                ExecutorTask(
+                    id: "window", stage: "window", arguments: workerArguments("window", part: nil),
+                    needs: plan.ingest.map { "tokenize/\(Plan.partName($0.part))" }, inputs: "reads tokens/"))
+        }
+        let executor = LocalExecutor(
+            executable: executable, workers: workers, retries: options.retriesOverride ?? configuration.retries,
+            environment: options.workerEnvironment, onEvent: onEvent)
+        var outcomes = try runExecutor(executor, tasks)
+
+        let docs = try plan.ingest.map { task in
+            try StableJSON.decode(DocsPart.Sidecar.self, from: layout.docsSidecar(task.part))
         }
         var report = IngestReport()
         for sidecar in docs { report.merge(sidecar.report) }
@@ -106,76 +176,198 @@ public struct PipelineRunner {
             configSHA256: configuration.resolvedSHA256, stages: ["ingest"], ingest: report, docsParts: docs.count)
 
         if let encoder {
-            let tokens = try Self.parallel(Array(docs.enumerated()), workers: workers) { part, source in
-                if let done = TokenizeStage.completed(part: part, source: source, layout: layout) {
-                    log("tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens")
-                    return done
-                }
-                let sidecar = try TokenizeStage.run(
-                    part: part, source: source, encoder: encoder, separator: separator, layout: layout)
-                log("tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens")
-                return sidecar
+            let tokens = try plan.ingest.map { task in
+                try StableJSON.decode(TokenizeStage.Sidecar.self, from: layout.tokensSidecar(task.part))
             }
             summary.stages.append("tokenize")
             summary.tokensParts = tokens.count
             summary.tokens = TokenStream.length(of: tokens)
 
-            if configuration.window != nil {
-                let result = try WindowStage.run(
-                    configuration: configuration, encoder: encoder, tokens: tokens, layout: layout, workers: workers,
-                    force: options.force, log: log)
+            if window {
+                let record = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.windowSidecar)
+                let shardTasks = record.shards.map { span in
+                    ExecutorTask(
+                        id: "materialize/\(MaterializeStage.shardName(span.shard))", stage: "materialize",
+                        arguments: workerArguments("materialize", part: span.shard), needs: ["window"],
+                        inputs: "batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)", weight: span.batchCount)
+                }
+                try AtomicFileWriter.write(
+                    Array(
+                        (plan.graph(window: true, shards: record.shards.map { $0.shard }).serialized() + "\n").utf8),
+                    to: layout.workDirectory + "/plan.json")
+                // The same executor: it knows the window task is done.
+                outcomes = try runExecutor(executor, shardTasks)
+                let shards = try record.shards.map { span in
+                    guard let shard = WindowStage.completedShard(span.shard, window: record, layout: layout) else {
+                        throw PipelineError(
+                            "\(MaterializeStage.shardName(span.shard)) does not match its completion record after its task finished; run again"
+                        )
+                    }
+                    return shard
+                }
                 let tokenizerBytes = Manifest.tiktokenFile(encoder.vocabulary)
                 try AtomicFileWriter.write(tokenizerBytes, to: layout.tokenizer)
                 let manifest = Manifest.build(
                     configuration: configuration, encoder: encoder, tokenizerSHA256: SHA256Hasher.hex(tokenizerBytes),
-                    separator: separator, documents: report.documents, result: result)
+                    separator: separator, documents: report.documents, windowRecord: record, shards: shards)
                 try AtomicFileWriter.write(Array((manifest.serialized() + "\n").utf8), to: layout.manifest)
                 summary.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
-                summary.windows = result.plan.windowCount
-                summary.batches = result.plan.batchCount
-                summary.shards = result.shards.count
+                summary.windows = record.windows
+                summary.batches = record.batches
+                summary.shards = record.shards.count
             }
         }
+        summary.timing = Self.timing(
+            outcomes: Array(outcomes.values), workers: workers,
+            wall: Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9)
         try AtomicFileWriter.write(try StableJSON.encode(summary), to: layout.report)
         return summary
     }
 
-    /// Runs one task of the plan on its own — what `sluice worker` (and a cluster scheduler's
-    /// array job) does — writing exactly the files `run` writes for it.
-    public func runTask(stage: String, part: Int) throws -> String {
-        let plan = try Plan(configuration: configuration)
-        guard let task = plan.ingest.first(where: { $0.part == part }) else {
-            throw PipelineError(
-                "part \(part) is not in the plan (\(plan.ingest.count) ingest task(s)); see sluice plan")
+    private func runExecutor(_ executor: LocalExecutor, _ tasks: [ExecutorTask]) throws -> [String: TaskOutcome] {
+        do {
+            return try executor.run(tasks)
+        } catch let failure as ExecutorFailure {
+            if let signal = failure.signal { throw RunInterrupted(message: failure.description, signal: signal) }
+            throw PipelineError(failure.description)
+        }
+    }
+
+    static func timing(outcomes: [TaskOutcome], workers: Int, wall: Double) -> Timing {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let coordinator =
+            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
+            + Double(usage.ru_stime.tv_usec) / 1e6
+        var stages: [String: StageTiming] = [:]
+        for (stage, group) in Dictionary(grouping: outcomes, by: \.stage) {
+            let started = group.map(\.started).min() ?? 0
+            let finished = group.map(\.finished).max() ?? 0
+            stages[stage] = StageTiming(
+                tasks: group.count, wallSeconds: Self.rounded(finished - started),
+                cpuSeconds: Self.rounded(group.reduce(0) { $0 + $1.cpuSeconds }),
+                peakRSSBytes: group.map(\.peakRSSBytes).max() ?? 0, retries: group.reduce(0) { $0 + $1.attempts - 1 })
+        }
+        return Timing(
+            workers: workers, wallSeconds: rounded(wall), coordinatorCPUSeconds: rounded(coordinator),
+            peakWorkerRSSBytes: outcomes.map(\.peakRSSBytes).max() ?? 0, stages: stages)
+    }
+
+    static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+    /// This process's executable (workers are the same binary).
+    static func currentExecutable() -> String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    /// Runs one task of the plan on its own — what each worker process (and a cluster
+    /// scheduler's array job) does — writing exactly the files `run` writes for it. Finished
+    /// tasks whose outputs still match their completion records are skipped.
+    public func runTask(stage: String, part: Int?, events: WorkerEvents) throws {
+        func requirePart() throws -> Int {
+            guard let part else { throw PipelineError("sluice worker \(stage) needs --part N (see sluice plan)") }
+            return part
+        }
+        func ingestTask(_ part: Int, _ plan: Plan) throws -> Plan.IngestTask {
+            guard let task = plan.ingest.first(where: { $0.part == part }) else {
+                throw PipelineError(
+                    "part \(part) is not in the plan (\(plan.ingest.count) ingest task(s)); see sluice plan")
+            }
+            return task
         }
         try prepareOutputDirectory()
         switch stage {
         case "ingest":
+            let part = try requirePart()
+            let task = try ingestTask(part, try Plan(configuration: configuration))
             if let done = IngestStage.completed(task, layout: layout) {
-                return "ingest \(Plan.partName(part)): already done, \(done.documents) documents"
+                return events.done(
+                    "ingest \(Plan.partName(part)): already done, \(done.documents) documents", skipped: true)
             }
-            let sidecar = try IngestStage.run(task, settings: configuration.ingest, layout: layout)
-            return "ingest \(Plan.partName(part)): \(sidecar.documents) documents"
+            let sidecar = try IngestStage.run(task, settings: configuration.ingest, layout: layout) {
+                documents, bytes in
+                events.progress(["documents": documents, "bytes": bytes])
+            }
+            events.done(
+                "ingest \(Plan.partName(part)): \(sidecar.documents) documents, \(sidecar.documentBytes) bytes, \(sidecar.report.skippedCount) skipped",
+                skipped: false, counters: ["documents": sidecar.documents, "bytes": sidecar.documentBytes])
         case "tokenize":
-            guard let tokenizer = configuration.tokenizer else {
-                throw PipelineError("\(configuration.file): no \"tokenizer\" section")
-            }
+            let part = try requirePart()
+            let tokenizer = try requireTokenizer()
+            let task = try ingestTask(part, try Plan(configuration: configuration))
             guard let source = IngestStage.completed(task, layout: layout) else {
                 throw PipelineError(
                     "tokenize \(Plan.partName(part)) needs ingest \(Plan.partName(part)) first (its docs part is missing or does not match its sidecar)"
                 )
             }
             if let done = TokenizeStage.completed(part: part, source: source, layout: layout) {
-                return "tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens"
+                return events.done(
+                    "tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens", skipped: true,
+                    counters: ["bytes": source.documentBytes, "tokens": done.tokens])
             }
             let encoder = try loadEncoder(tokenizer)
             let separator = tokenizer.documentSeparator.flatMap { encoder.specialTokens[$0] }
             let sidecar = try TokenizeStage.run(
-                part: part, source: source, encoder: encoder, separator: separator, layout: layout)
-            return "tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens"
+                part: part, source: source, encoder: encoder, separator: separator, layout: layout
+            ) { bytes, tokens in
+                events.progress(["bytes": bytes, "tokens": tokens])
+            }
+            events.done(
+                "tokenize \(Plan.partName(part)): \(sidecar.tokens) tokens", skipped: false,
+                counters: ["bytes": source.documentBytes, "tokens": sidecar.tokens])
+        case "window":
+            let tokenizer = try requireTokenizer()
+            guard configuration.window != nil else { throw PipelineError("\(configuration.file): no \"window\" section") }
+            let plan = try Plan(configuration: configuration)
+            let tokens = try plan.ingest.map { task in
+                do {
+                    return try StableJSON.decode(TokenizeStage.Sidecar.self, from: layout.tokensSidecar(task.part))
+                } catch {
+                    throw PipelineError(
+                        "the window task needs every tokenize task first; \(layout.tokensSidecar(task.part)) is missing or unreadable"
+                    )
+                }
+            }
+            if let done = WindowStage.completed(layout: layout, tokens: tokens) {
+                return events.done(
+                    "window: already done, \(done.windows) windows in \(done.shards.count) shard(s)", skipped: true)
+            }
+            let encoder = try loadEncoder(tokenizer)
+            let record = try WindowStage.run(
+                configuration: configuration, idUpperBound: encoder.idUpperBound, tokens: tokens, layout: layout,
+                force: options.force, log: events.log)
+            events.done(
+                "window: \(record.windows) windows, \(record.batches) batches in \(record.shards.count) shard(s)",
+                skipped: false, counters: ["windows": record.windows])
+        case "materialize":
+            let shard = try requirePart()
+            let record: WindowStage.Sidecar
+            do {
+                record = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.windowSidecar)
+            } catch {
+                throw PipelineError("materialize needs the window task first; \(layout.windowSidecar) is missing or unreadable")
+            }
+            if let done = WindowStage.completedShard(shard, window: record, layout: layout) {
+                return events.done(
+                    "materialize \(MaterializeStage.shardName(shard)): already done", skipped: true,
+                    counters: ["bytes": done.contentBytes])
+            }
+            let made = try WindowStage.materialize(
+                shard: shard, configuration: configuration, window: record, layout: layout)
+            events.done(
+                "materialize \(MaterializeStage.shardName(shard)): \(made.batchCount) batches, \(made.contentBytes) bytes",
+                skipped: false, counters: ["bytes": made.contentBytes])
         default:
-            throw PipelineError("unknown stage \"\(stage)\"; workers run ingest or tokenize tasks")
+            throw PipelineError(
+                "unknown stage \"\(stage)\"; workers run ingest, tokenize, window or materialize tasks")
         }
+    }
+
+    private func requireTokenizer() throws -> TokenizerSettings {
+        guard let tokenizer = configuration.tokenizer else {
+            throw PipelineError("\(configuration.file): no \"tokenizer\" section")
+        }
+        return tokenizer
     }
 
     private func loadEncoder(_ settings: TokenizerSettings) throws -> BPEEncoder {
@@ -237,31 +429,11 @@ public struct PipelineRunner {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
     }
+}
 
-    /// Runs `body` over `items` on up to `workers` threads; results in item order. After a
-    /// failure no new item starts; the first error in item order is rethrown once every
-    /// started item has finished. Items are taken in index order, so every item before the
-    /// first failure has a result.
-    static func parallel<Item: Sendable, Result: Sendable>(
-        _ items: [Item], workers: Int, _ body: @Sendable (Item) throws -> Result
-    ) throws -> [Result] {
-        let next = Atomic<Int>(0)
-        let failed = Atomic<Bool>(false)
-        let outcomes = Mutex<[Int: Swift.Result<Result, any Error>]>([:])
-        DispatchQueue.concurrentPerform(iterations: min(workers, max(1, items.count))) { _ in
-            while !failed.load(ordering: .relaxed) {
-                let index = next.add(1, ordering: .relaxed).oldValue
-                guard index < items.count else { return }
-                let outcome = Swift.Result { try body(items[index]) }
-                outcomes.withLock { $0[index] = outcome }
-                if case .failure = outcome { failed.store(true, ordering: .relaxed) }
-            }
-        }
-        return try outcomes.withLock { all in
-            try items.indices.map { index in
-                guard let outcome = all[index] else { throw PipelineError("internal: task \(index) did not run") }
-                return try outcome.get()
-            }
-        }
-    }
+/// SIGINT or SIGTERM stopped the run; the output is resumable.
+public struct RunInterrupted: Error, CustomStringConvertible {
+    public var message: String
+    public var signal: Int32
+    public var description: String { message }
 }

@@ -4,7 +4,9 @@ import SluiceIngest
 extension Plan {
     /// The task graph as JSON: every task with its inputs, outputs and the tasks it needs.
     /// Written to `OUT/_work/plan.json` by `sluice run` and printed by `sluice plan`.
-    public func graph(window: Bool) -> JSONNode {
+    /// - Parameter shards: the materialize tasks' shard numbers once the window task has fixed
+    ///   them (they depend on the token count); nil before.
+    public func graph(window: Bool, shards: [Int]? = nil) -> JSONNode {
         func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
         var tasks: [JSONNode] = []
         for task in ingest {
@@ -39,16 +41,49 @@ extension Plan {
                         ])))
             }
         }
+        var notes: [(String, JSONNode)] = []
         if window && tokenize {
             tasks.append(
                 JSONNode(
                     .object([
                         ("id", string("window")),
                         ("stage", string("window")),
-                        ("outputs", JSONNode(.array([string("shards/"), string("tables/"), string("manifest.json")]))),
+                        (
+                            "outputs",
+                            JSONNode(
+                                .array([
+                                    string("_work/stream.ids"), string("_work/windows.i64"), string("tables/"),
+                                    string("_work/window.json"),
+                                ]))
+                        ),
                         ("needs", JSONNode(.array(ingest.map { string("tokenize/\(Plan.partName($0.part))") }))),
                     ])))
+            if let shards {
+                for shard in shards {
+                    let name = MaterializeStage.shardName(shard)
+                    tasks.append(
+                        JSONNode(
+                            .object([
+                                ("id", string("materialize/\(name)")),
+                                ("stage", string("materialize")),
+                                ("part", JSONNode(.integer(Int64(shard)))),
+                                ("outputs", JSONNode(.array([string("shards/\(name)")]))),
+                                ("needs", JSONNode(.array([string("window")]))),
+                            ])))
+                }
+                notes.append(
+                    ("finally", string("the coordinator writes manifest.json, tokenizer.tiktoken and report.json")))
+            } else {
+                notes.append(
+                    (
+                        "materialize",
+                        string(
+                            "one task per output shard after the window task, which fixes the shards from the token count; then the coordinator writes manifest.json"
+                        )
+                    ))
+            }
         }
-        return JSONNode(.object([("format", string("sluice.plan.v1")), ("tasks", JSONNode(.array(tasks)))]))
+        return JSONNode(
+            .object([("format", string("sluice.plan.v1")), ("tasks", JSONNode(.array(tasks)))] + notes))
     }
 }

@@ -44,8 +44,10 @@ public enum TokenizeStage {
     }
 
     public static func run(
-        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout
+        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout,
+        progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
     ) throws -> Sidecar {
+        var textBytes = 0
         let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
         let reader = try DocsPart.Reader(path: layout.docsPart(part))
         let tokens = try LZ4FrameWriter(path: layout.tokensPart(part))
@@ -64,6 +66,8 @@ public enum TokenizeStage {
             try tokens.write(bytes)
             documents += 1
             tokenCount += ids.count
+            textBytes += document.count
+            progress(textBytes, tokenCount)
         }
         guard documents == source.documents else {
             throw PipelineError(

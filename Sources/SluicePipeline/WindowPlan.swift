@@ -29,7 +29,7 @@ public struct WindowPlan: Sendable {
         var starts: [Int] = []
         starts.reserveCapacity(count)
         if settings.crossDocument {
-            starts = Self.starts(length: stream.ids.count, maxLength: settings.maxLength, stride: settings.stride).map {
+            starts = Self.starts(length: stream.length, maxLength: settings.maxLength, stride: settings.stride).map {
                 $0
             }
         } else {
@@ -61,7 +61,7 @@ public struct WindowPlan: Sendable {
             let span = length - settings.maxLength
             return span > 0 ? (span + settings.stride - 1) / settings.stride : 0
         }
-        return settings.crossDocument ? count(stream.ids.count) : stream.documents.reduce(0) { $0 + count($1.length) }
+        return settings.crossDocument ? count(stream.length) : stream.documents.reduce(0) { $0 + count($1.length) }
     }
 
     /// GPTDatasetV1: a window at every `stride` while `start < length - maxLength`.
@@ -72,6 +72,11 @@ public struct WindowPlan: Sendable {
     /// Sample indices (into `starts`) of batch `batch`.
     public func windows(ofBatch batch: Int) -> ArraySlice<Int> {
         order[(batch * batchSize)..<min((batch + 1) * batchSize, order.count)]
+    }
+
+    /// Window starts of batches `batches`, in sample order — what a materialize task reads.
+    public func sampleStarts(ofBatches batches: Range<Int>) -> [Int] {
+        batches.flatMap { windows(ofBatch: $0) }.map { starts[$0] }
     }
 
     /// Batches per shard so that a shard holds about `targetBytes` (at least one batch).

@@ -8,36 +8,105 @@ import SluiceIO
     import Glibc
 #endif
 
-/// Windows, tables, materialized shards, the tokenizer copy and the manifest: everything a
-/// trainer reads, made from the tokens parts.
-enum WindowStage {
-    struct Result {
-        var plan: WindowPlan
-        var shards: [MaterializeStage.ShardRecord]
-        var tables: [(name: String, file: String, shape: [Int], sha256: String)]
-        var stream: TokenStream
+/// The window task and the materialize tasks: everything a trainer reads, made from the
+/// tokens parts.
+///
+/// The window task (one, after every tokenize task) writes the flat stream file, the window
+/// starts in sample order and the tables, then its completion record `_work/window.json`,
+/// which fixes the shards. Each materialize task then makes one shard from those files alone,
+/// holding one window of ids and the tables — so a task's memory does not grow with the corpus.
+public enum WindowStage {
+    public static let formatName = "sluice.window.v1"
+
+    public struct TableRecord: Codable, Sendable, Equatable {
+        public var name: String
+        public var file: String
+        public var shape: [Int]
+        public var sha256: String
     }
 
-    static func run(
-        configuration: Configuration, encoder: BPEEncoder, tokens: [TokenizeStage.Sidecar], layout: OutputLayout,
-        workers: Int, force: Bool, log: @Sendable (String) -> Void
-    ) throws -> Result {
+    public struct ShardSpan: Codable, Sendable, Equatable {
+        public var shard: Int
+        public var firstBatch: Int
+        public var batchCount: Int
+        enum CodingKeys: String, CodingKey {
+            case shard
+            case firstBatch = "first_batch"
+            case batchCount = "batches"
+        }
+    }
+
+    /// The window task's completion record.
+    public struct Sidecar: Codable, Sendable, Equatable {
+        public var format = WindowStage.formatName
+        /// SHA-256 of every tokens part, in order: the inputs this was made from.
+        public var sources: [String]
+        public var streamLength: Int
+        public var streamIDBytes: Int
+        public var streamFileBytes: Int
+        public var streamSHA256: String
+        public var windows: Int
+        public var batches: Int
+        public var maxLength: Int
+        public var batchSize: Int
+        public var windowsFileBytes: Int
+        public var windowsSHA256: String
+        public var shards: [ShardSpan]
+        public var tables: [TableRecord]
+
+        enum CodingKeys: String, CodingKey {
+            case format, sources
+            case streamLength = "stream_length"
+            case streamIDBytes = "stream_id_bytes"
+            case streamFileBytes = "stream_file_bytes"
+            case streamSHA256 = "stream_sha256"
+            case windows, batches
+            case maxLength = "max_length"
+            case batchSize = "batch_size"
+            case windowsFileBytes = "windows_file_bytes"
+            case windowsSHA256 = "windows_sha256"
+            case shards, tables
+        }
+
+        /// Identity of this record, which every shard record names as its source.
+        public var digest: String { SHA256Hasher.hex((try? StableJSON.encode(self)) ?? []) }
+    }
+
+    /// A shard's completion record: the shard and the window record it was made from.
+    struct ShardCompletion: Codable {
+        var source: String
+        var shard: MaterializeStage.ShardRecord
+    }
+
+    // MARK: The window task
+
+    public static func run(
+        configuration: Configuration, idUpperBound: Int, tokens: [TokenizeStage.Sidecar], layout: OutputLayout,
+        force: Bool, log: (String) -> Void
+    ) throws -> Sidecar {
         guard let window = configuration.window else { throw PipelineError("internal: no window section") }
-        let stream = try TokenStream.load(layout: layout, parts: tokens)
+        let fileManager = FileManager.default
+        // Shards of an earlier window plan (say, of a smaller corpus) must not linger.
+        try? fileManager.removeItem(atPath: layout.shardsDirectory)
+        try? fileManager.removeItem(atPath: layout.shardRecordsDirectory)
+        try? fileManager.removeItem(atPath: layout.windowSidecar)
+        let idBytes = tokens.allSatisfy { $0.idBytes == 2 } ? 2 : 4
+        let (stream, streamSHA256, streamBytes) = try TokenStream.writeFlatFile(
+            layout: layout, parts: tokens, idBytes: idBytes, to: layout.streamFile)
         if let embedding = configuration.embedding {
             // Before drawing any table: a huge output_dim must be refused, not run out of memory.
             let windows = WindowPlan.windowCount(stream: stream, settings: window)
-            let rows = (embedding.vocabSize ?? encoder.idUpperBound) + (embedding.contextLength ?? window.maxLength)
+            let rows = (embedding.vocabSize ?? idUpperBound) + (embedding.contextLength ?? window.maxLength)
             let valueBytes = embedding.dtype == "float32" ? 4 : 2
             let estimate =
                 windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
             try checkDiskSpace(estimate: estimate, layout: layout, force: force, log: log)
         }
         var shuffleGenerator = TorchGenerator(seed: window.seed)
-        var tables: EmbeddingTables?
-        var tableRecords: [(name: String, file: String, shape: [Int], sha256: String)] = []
+        var tableRecords: [TableRecord] = []
+        var bytesPerToken = 8
         if let embedding = configuration.embedding {
-            let vocabSize = embedding.vocabSize ?? encoder.idUpperBound
+            let vocabSize = embedding.vocabSize ?? idUpperBound
             let contextLength = embedding.contextLength ?? window.maxLength
             let dim = embedding.outputDim
             let token: [Float]
@@ -50,60 +119,156 @@ enum WindowStage {
                 // The book creates the tables, then the DataLoader, from one manual_seed.
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
             } else {
-                (token, position) = try loadPretrained(
-                    configuration.resolvePath(embedding.pretrained ?? ""),
-                    names: (embedding.tokenTensor, embedding.positionTensor),
-                    vocabSize: vocabSize, contextLength: contextLength, dim: dim)
+                let path = configuration.resolvePath(embedding.pretrained ?? "")
+                token = try loadFloat32Table(path, name: embedding.tokenTensor, rows: vocabSize, dim: dim)
+                position = try loadFloat32Table(path, name: embedding.positionTensor, rows: contextLength, dim: dim)
             }
-            let dtype: SafeTensors.DType =
-                embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
-            tables = EmbeddingTables(
-                token: token, position: position, vocabSize: vocabSize, contextLength: contextLength, outputDim: dim,
-                dtype: dtype)
-            try FileManager.default.createDirectory(atPath: layout.tablesDirectory, withIntermediateDirectories: true)
+            try fileManager.createDirectory(atPath: layout.tablesDirectory, withIntermediateDirectories: true)
             for (name, values, rows) in [
-                ("token_embedding", token, vocabSize), ("position_embedding", position, contextLength),
+                (tokenTableName, token, vocabSize), (positionTableName, position, contextLength),
             ] {
                 let file = "tables/\(name).safetensors"
                 let sha256 = try SafeTensors.writeFloat32([(name, [rows, dim], values)], to: layout.root + "/" + file)
-                tableRecords.append((name, file, [rows, dim], sha256))
+                tableRecords.append(TableRecord(name: name, file: file, shape: [rows, dim], sha256: sha256))
             }
+            bytesPerToken += dim * (embedding.dtype == "float32" ? 4 : 2)
         }
 
         let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
-        let bytesPerToken = 8 + (tables.map { $0.outputDim * $0.dtype.byteCount } ?? 0)
-        let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
-        let ranges = stride(from: 0, to: plan.batchCount, by: perShard).map { $0..<min($0 + perShard, plan.batchCount) }
-        log(
-            "window: \(plan.windowCount) windows, \(plan.batchCount) batches of \(window.batchSize) in \(ranges.count) shard(s)"
-        )
-
-        // Stale shards of an earlier run (say, with a larger corpus) must not linger.
-        try? FileManager.default.removeItem(atPath: layout.shardsDirectory)
-        try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
-        let frozenTables = tables
-        let shards = try PipelineRunner.parallel(Array(ranges.enumerated()), workers: workers) { shard, range in
-            let record = try MaterializeStage.run(
-                shard: shard, batches: range, plan: plan, stream: stream, tables: frozenTables, layout: layout)
-            log(
-                "materialize \(MaterializeStage.shardName(shard)): \(record.batchCount) batches, \(record.contentBytes) bytes"
-            )
-            return record
+        let windowsWriter = try AtomicFileWriter(path: layout.windowsFile)
+        var windowsHasher = SHA256Hasher()
+        let chunk = 1 << 16
+        for base in stride(from: 0, to: plan.windowCount, by: chunk) {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(chunk * 8)
+            for sample in plan.order[base..<min(base + chunk, plan.windowCount)] {
+                let start = UInt64(plan.starts[sample])
+                for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: start >> UInt64(shift))) }
+            }
+            try windowsWriter.write(bytes)
+            windowsHasher.update(bytes)
         }
-        return Result(plan: plan, shards: shards, tables: tableRecords, stream: stream)
+        try windowsWriter.commit()
+
+        let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
+        var shards: [ShardSpan] = []
+        for first in stride(from: 0, to: plan.batchCount, by: perShard) {
+            shards.append(
+                ShardSpan(shard: shards.count, firstBatch: first, batchCount: min(perShard, plan.batchCount - first)))
+        }
+        let sidecar = Sidecar(
+            sources: tokens.map(\.sha256), streamLength: stream.length, streamIDBytes: idBytes,
+            streamFileBytes: streamBytes, streamSHA256: streamSHA256, windows: plan.windowCount,
+            batches: plan.batchCount, maxLength: window.maxLength, batchSize: window.batchSize,
+            windowsFileBytes: plan.windowCount * 8, windowsSHA256: windowsHasher.finalizeHex(), shards: shards,
+            tables: tableRecords)
+        try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
+        return sidecar
     }
 
-    static func loadPretrained(
-        _ path: String, names: (token: String, position: String), vocabSize: Int, contextLength: Int, dim: Int
-    ) throws -> ([Float], [Float]) {
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw PipelineError("embedding.pretrained: \(path): cannot read: \(error.localizedDescription)")
+    /// The window record, if it was made from these tokens parts and its files still match it.
+    public static func completed(layout: OutputLayout, tokens: [TokenizeStage.Sidecar]) -> Sidecar? {
+        guard let sidecar = try? StableJSON.decode(Sidecar.self, from: layout.windowSidecar),
+            sidecar.sources == tokens.map(\.sha256),
+            Completion.fileMatches(layout.streamFile, bytes: sidecar.streamFileBytes, sha256: sidecar.streamSHA256),
+            Completion.fileMatches(layout.windowsFile, bytes: sidecar.windowsFileBytes, sha256: sidecar.windowsSHA256),
+            sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.root + "/" + $0.file)) == $0.sha256 })
+        else { return nil }
+        return sidecar
+    }
+
+    static let tokenTableName = "token_embedding"
+    static let positionTableName = "position_embedding"
+
+    // MARK: Materialize tasks
+
+    /// Makes shard `shard` of the window record, and its completion record.
+    public static func materialize(
+        shard: Int, configuration: Configuration, window: Sidecar, layout: OutputLayout
+    ) throws -> MaterializeStage.ShardRecord {
+        guard let span = window.shards.first(where: { $0.shard == shard }) else {
+            throw PipelineError(
+                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)")
         }
-        let layout = try SafeTensors.layout(of: bytes, path: path)
-        func table(_ name: String, rows: Int) throws -> [Float] {
+        var tables: EmbeddingTables?
+        if let embedding = configuration.embedding {
+            guard window.tables.count == 2 else { throw PipelineError("\(layout.windowSidecar): tables are missing") }
+            let (token, position) = (window.tables[0], window.tables[1])
+            let dim = embedding.outputDim
+            let dtype: SafeTensors.DType =
+                embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
+            tables = EmbeddingTables(
+                token: try loadFloat32Table(
+                    layout.root + "/" + token.file, name: token.name, rows: token.shape[0], dim: dim),
+                position: try loadFloat32Table(
+                    layout.root + "/" + position.file, name: position.name, rows: position.shape[0], dim: dim),
+                vocabSize: token.shape[0], contextLength: position.shape[0], outputDim: dim, dtype: dtype)
+        }
+        let first = span.firstBatch * window.batchSize
+        let last = min((span.firstBatch + span.batchCount) * window.batchSize, window.windows)
+        let starts = try readStarts(layout.windowsFile, range: first..<last)
+        let stream = try TokenStreamFile(
+            path: layout.streamFile, idBytes: window.streamIDBytes, length: window.streamLength)
+        try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
+        let record = try MaterializeStage.run(
+            shard: shard, firstBatch: span.firstBatch, batchCount: span.batchCount, sampleStarts: starts,
+            maxLength: window.maxLength, tokens: stream, tables: tables, layout: layout)
+        try AtomicFileWriter.write(
+            try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)),
+            to: layout.shardRecord(shard))
+        return record
+    }
+
+    /// The record of a finished shard, if it was made from this window record and still matches.
+    public static func completedShard(_ shard: Int, window: Sidecar, layout: OutputLayout)
+        -> MaterializeStage.ShardRecord?
+    {
+        guard let completion = try? StableJSON.decode(ShardCompletion.self, from: layout.shardRecord(shard)),
+            completion.source == window.digest,
+            Completion.fileMatches(
+                layout.root + "/" + completion.shard.file, bytes: completion.shard.fileBytes,
+                sha256: completion.shard.sha256)
+        else { return nil }
+        return completion.shard
+    }
+
+    static func readStarts(_ path: String, range: Range<Int>) throws -> [Int] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw PipelineError("\(path): cannot open") }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(range.lowerBound * 8))
+            let data = try handle.read(upToCount: range.count * 8) ?? Data()
+            guard data.count == range.count * 8 else {
+                throw PipelineError("\(path): shorter than its record says; delete _work/window.json and re-run")
+            }
+            return data.withUnsafeBytes { raw in
+                (0..<range.count).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
+            }
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            throw PipelineError("\(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Reads an F32 [≥ rows, dim] tensor's first `rows` rows straight into a [Float], so a
+    /// large table is never held twice.
+    static func loadFloat32Table(_ path: String, name: String, rows: Int, dim: Int) throws -> [Float] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PipelineError("\(path): cannot open (embedding.pretrained or OUT/tables)")
+        }
+        defer { try? handle.close() }
+        do {
+            let lengthBytes = [UInt8](try handle.read(upToCount: 8) ?? Data())
+            guard lengthBytes.count == 8 else { throw PipelineError("\(path): shorter than a safetensors header") }
+            let headerLength = lengthBytes.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+            guard headerLength < 100_000_000 else {
+                throw PipelineError("\(path): safetensors header length \(headerLength) is not plausible")
+            }
+            let header = [UInt8](try handle.read(upToCount: headerLength) ?? Data())
+            let layout = try SafeTensors.layout(of: lengthBytes + header, path: path)
             guard let entry = layout.tensors.first(where: { $0.tensor.name == name }) else {
                 throw PipelineError(
                     "\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor"
@@ -116,10 +281,37 @@ enum WindowStage {
                     "\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))"
                 )
             }
-            let start = layout.dataStart + entry.range.lowerBound
-            return LittleEndian.floats(bytes[start..<(start + rows * dim * 4)])
+            try handle.seek(toOffset: UInt64(layout.dataStart + entry.range.lowerBound))
+            let count = rows * dim
+            var failure: (any Error)?
+            let values = [Float](unsafeUninitializedCapacity: count) { buffer, initialized in
+                let raw = UnsafeMutableRawBufferPointer(buffer)
+                var filled = 0
+                while filled < raw.count {
+                    let want = min(raw.count - filled, 64 << 20)
+                    guard let data = try? handle.read(upToCount: want), !data.isEmpty else {
+                        failure = PipelineError("\(path): tensor \"\(name)\" is cut short (file truncated?)")
+                        break
+                    }
+                    data.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + data.count)]))
+                    filled += data.count
+                }
+                if failure != nil {
+                    raw.initializeMemory(as: UInt8.self, repeating: 0)
+                }
+                initialized = count
+            }
+            if let failure { throw failure }
+            #if _endian(big)
+                return values.map { Float(bitPattern: UInt32(littleEndian: $0.bitPattern)) }
+            #else
+                return values
+            #endif
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            throw PipelineError("\(path): \(error)")
         }
-        return (try table(names.token, rows: vocabSize), try table(names.position, rows: contextLength))
     }
 
     /// Warns before a huge output and refuses one that cannot fit the free disk unless forced.

@@ -46,14 +46,17 @@ struct PlanCommand: ParsableCommand {
 
 struct Worker: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run one task of a plan (internal; for executors and cluster array jobs).",
+        abstract: "Run one task of a plan (what sluice run starts; also for cluster array jobs).",
         discussion: """
             Writes exactly the files sluice run writes for that task, and skips it if its outputs
-            already match their completion record. Example (a Slurm array over the ingest parts):
+            already match their completion record. Stages, in order: ingest and tokenize (--part
+            is the part number of sluice plan), window (no --part; after every tokenize task),
+            materialize (--part is the shard number, from OUT/_work/window.json). For example, a
+            Slurm array over the ingest parts:
               sluice worker ingest pipeline.json --out OUT --part $SLURM_ARRAY_TASK_ID
             """)
 
-    @Argument(help: "The stage: ingest or tokenize.")
+    @Argument(help: "The stage: ingest, tokenize, window or materialize.")
     var stage: String
 
     @Argument(help: "The pipeline config (JSON, format 1).")
@@ -62,15 +65,25 @@ struct Worker: ParsableCommand {
     @Option(name: .long, help: "Output directory (as given to sluice run).")
     var out: String?
 
-    @Option(name: .long, help: "The task's part number (see sluice plan).")
-    var part: Int
+    @Option(name: .long, help: "The task's part number (ingest, tokenize) or shard number (materialize).")
+    var part: Int?
+
+    @Flag(name: .long, help: "Report progress as JSON lines on stdout (what sluice run reads).")
+    var events = false
 
     func run() throws {
+        WorkerEvents.watchLifeline()
+        let id = stage + (part.map { "/" + (stage == "materialize" ? "shard-" : "part-") + String(format: "%05d", $0) } ?? "")
+        // For executor tests: make this task crash (SIGKILL itself) as a real fault would.
+        if let crash = ProcessInfo.processInfo.environment["SLUICE_TEST_CRASH_TASK"], crash == id {
+            kill(getpid(), SIGKILL)
+        }
         do {
             let configuration = try Configuration.load(file: config)
             var options = PipelineRunner.Options()
             options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
-            print(try PipelineRunner(configuration: configuration, options: options).runTask(stage: stage, part: part))
+            try PipelineRunner(configuration: configuration, options: options).runTask(
+                stage: stage, part: part, events: WorkerEvents(enabled: events))
         } catch {
             fail(error)
         }

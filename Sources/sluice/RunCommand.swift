@@ -7,13 +7,20 @@ import SluicePipeline
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a pipeline config: plan its tasks, run them, resume what a previous run left.",
+        abstract: "Run a pipeline config: plan its tasks, run them as worker processes, resume what a previous run left.",
         discussion: """
-            Writes OUT/docs/part-NNNNN.lz4 (+ .json sidecars), OUT/tokens/… when the config has a
-            "tokenizer" section, and OUT/report.json with everything skipped or repaired. A re-run
-            skips the tasks whose outputs still match their checksums.
+            Each task (ingest and tokenize per part, window, materialize per shard) runs as a
+            `sluice worker` child process, at most --workers at a time, as soon as the tasks it
+            reads from are done. A failed task is retried ("retries" in the config, default 2);
+            Ctrl-C stops the workers and keeps every finished task. Running the same command
+            again resumes: tasks whose outputs still match their checksums are skipped, whatever
+            --workers was before. The output depends only on the config and the inputs.
 
-            Example: sluice run pipelines/verdict-tokens.json --out /tmp/verdict
+            Writes OUT/docs/, OUT/tokens/ (with "tokenizer"), OUT/shards/, OUT/tables/ and
+            OUT/manifest.json (with "window"), and OUT/report.json: counts, everything skipped
+            or repaired, and each stage's wall time, CPU time and peak worker RSS.
+
+            Example: sluice run pipelines/verdict-ch02.json --out /tmp/verdict
             """)
 
     @Argument(help: "The pipeline config (JSON, format 1).")
@@ -31,13 +38,17 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Start over in an output directory made with a different config.")
     var force = false
 
-    @Option(name: .long, help: "Log format: text or json (one object per line).")
-    var log: LogFormat = .text
+    @Option(name: .long, help: "Times a failed task is retried (overrides the config's \"retries\").")
+    var retries: Int?
 
-    enum LogFormat: String, ExpressibleByArgument { case text, json }
+    @Option(name: .long, help: "Progress: auto (live lines on a terminal, plain lines otherwise), text, or json (one object per line on stderr).")
+    var log: LogFormat = .auto
+
+    enum LogFormat: String, ExpressibleByArgument { case auto, text, json }
 
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
+        if let retries, retries < 0 { throw ValidationError("--retries must be 0 or more, got \(retries)") }
     }
 
     func run() throws {
@@ -52,16 +63,31 @@ struct Run: ParsableCommand {
         options.workersOverride = workers
         options.strict = strict
         options.force = force
+        options.retriesOverride = retries
         var runner = PipelineRunner(configuration: configuration, options: options)
+        let mode: ProgressBoard.Mode =
+            switch log {
+            case .json: .json
+            case .text: .lines
+            case .auto: isatty(2) != 0 ? .terminal : .lines
+            }
+        let board = ProgressBoard(mode: mode)
+        runner.onEvent = { board.handle($0) }
         if log == .json {
             runner.log = { line in
-                FileHandle.standardError.write(Data(("{\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
+                FileHandle.standardError.write(Data(("{\"event\":\"log\",\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
             }
         }
         let summary: PipelineRunner.Summary
         do {
             summary = try runner.run()
+            board.close()
+        } catch let interrupted as RunInterrupted {
+            board.close()
+            FileHandle.standardError.write(Data("sluice: \(interrupted.message)\n".utf8))
+            throw ExitCode(128 + interrupted.signal)
         } catch {
+            board.close()
             fail(error)
         }
         printSummary(summary, root: runner.layout.root)
@@ -90,6 +116,17 @@ struct Run: ParsableCommand {
             lines.append(
                 "  repaired   \(report.invalidUTF8Replaced) invalid UTF-8 sequence(s) in \(report.documentsWithInvalidUTF8) document(s)"
             )
+        }
+        if let timing = summary.timing {
+            let stages = ["ingest", "tokenize", "window", "materialize"].compactMap { name in
+                timing.stages[name].map { name + String(format: " %.1f s", $0.wallSeconds) }
+            }
+            lines.append(
+                String(format: "  time       %.1f s with %d worker(s) (", timing.wallSeconds, timing.workers)
+                    + stages.joined(separator: ", ")
+                    + String(
+                        format: "); peak worker RSS %.0f MiB; coordinator CPU %.2f s",
+                        Double(timing.peakWorkerRSSBytes) / 1_048_576, timing.coordinatorCPUSeconds))
         }
         if report.skipped.isEmpty {
             lines.append("  skipped    nothing")

@@ -20,7 +20,7 @@ struct WindowPlanTests {
                 documents.append((position, length))
                 position += length + 1
             }
-            let stream = TokenStream(ids: Array(repeating: 7, count: max(0, position - 1)), documents: documents)
+            let stream = TokenStream(length: max(0, position - 1), documents: documents)
             for crossDocument in [true, false] {
                 let settings = WindowSettings(
                     maxLength: 1 + next(8), stride: 1 + next(6), batchSize: 1 + next(4), shuffle: .none, seed: 1,
@@ -42,7 +42,7 @@ struct WindowPlanTests {
         let permutation = generator.randomPermutation(1000)
         #expect(Set(permutation).count == 1000)
         // Within-document windows are counted from the document lengths alone, so no ids are needed.
-        let stream = TokenStream(ids: [], documents: [(0, TorchGenerator.torchExactPermutationLimit + 2)])
+        let stream = TokenStream(length: 0, documents: [(0, TorchGenerator.torchExactPermutationLimit + 2)])
         let settings = WindowSettings(
             maxLength: 1, stride: 1, batchSize: 1, shuffle: .torch, seed: 1, dropLast: true, crossDocument: false)
         #expect {

@@ -55,6 +55,7 @@ public enum Shell {
 
 public struct ShellError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 private final class ErrorCollector: @unchecked Sendable {
