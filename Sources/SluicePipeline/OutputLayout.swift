@@ -23,8 +23,9 @@ public struct OutputLayout: Sendable {
     public var windowsFile: String { workDirectory + "/windows.i64" }
     public var shardRecordsDirectory: String { workDirectory + "/shards" }
     public func shardRecord(_ shard: Int) -> String {
-        shardRecordsDirectory + "/" + MaterializeStage.shardName(shard).replacingOccurrences(
-            of: ".safetensors.lz4", with: ".json")
+        shardRecordsDirectory + "/"
+            + MaterializeStage.shardName(shard).replacingOccurrences(
+                of: ".safetensors.lz4", with: ".json")
     }
 
     public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }

@@ -138,20 +138,24 @@ public struct PipelineRunner {
         let executable = options.workerExecutable ?? Self.currentExecutable()
         let configPath = URL(fileURLWithPath: configuration.file).standardized.path
         func workerArguments(_ stage: String, part: Int?) -> [String] {
-            ["worker", stage, configPath, "--out", layout.root, "--events"] + (part.map { ["--part", String($0)] } ?? [])
+            ["worker", stage, configPath, "--out", layout.root, "--events"]
+                + (part.map { ["--part", String($0)] } ?? [])
         }
         var tasks: [ExecutorTask] = []
         for task in plan.ingest {
             let name = Plan.partName(task.part)
-            let inputs = task.inputs.count == 1 ? task.inputs[0].name : "\(task.inputs.count) inputs from \(task.inputs[0].name)"
+            let inputs =
+                task.inputs.count == 1 ? task.inputs[0].name : "\(task.inputs.count) inputs from \(task.inputs[0].name)"
             tasks.append(
                 ExecutorTask(
-                    id: "ingest/\(name)", stage: "ingest", arguments: workerArguments("ingest", part: task.part), needs: [],
+                    id: "ingest/\(name)", stage: "ingest", arguments: workerArguments("ingest", part: task.part),
+                    needs: [],
                     inputs: "reads \(inputs)", weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
             if encoder != nil {
                 tasks.append(
                     ExecutorTask(
-                        id: "tokenize/\(name)", stage: "tokenize", arguments: workerArguments("tokenize", part: task.part),
+                        id: "tokenize/\(name)", stage: "tokenize",
+                        arguments: workerArguments("tokenize", part: task.part),
                         needs: ["ingest/\(name)"], inputs: "reads docs/\(name).lz4",
                         weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
             }
@@ -159,7 +163,8 @@ public struct PipelineRunner {
         if window {
             tasks.append(
                 ExecutorTask(
-                    id: "window", stage: "window", arguments: workerArguments("window", part: nil),
+                    id: "window", stage: "window",
+                    arguments: workerArguments("window", part: nil) + (options.force ? ["--force"] : []),
                     needs: plan.ingest.map { "tokenize/\(Plan.partName($0.part))" }, inputs: "reads tokens/"))
         }
         let executor = LocalExecutor(
@@ -189,7 +194,8 @@ public struct PipelineRunner {
                     ExecutorTask(
                         id: "materialize/\(MaterializeStage.shardName(span.shard))", stage: "materialize",
                         arguments: workerArguments("materialize", part: span.shard), needs: ["window"],
-                        inputs: "batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)", weight: span.batchCount)
+                        inputs: "batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)",
+                        weight: span.batchCount)
                 }
                 try AtomicFileWriter.write(
                     Array(
@@ -317,7 +323,9 @@ public struct PipelineRunner {
                 counters: ["bytes": source.documentBytes, "tokens": sidecar.tokens])
         case "window":
             let tokenizer = try requireTokenizer()
-            guard configuration.window != nil else { throw PipelineError("\(configuration.file): no \"window\" section") }
+            guard configuration.window != nil else {
+                throw PipelineError("\(configuration.file): no \"window\" section")
+            }
             let plan = try Plan(configuration: configuration)
             let tokens = try plan.ingest.map { task in
                 do {
@@ -345,7 +353,8 @@ public struct PipelineRunner {
             do {
                 record = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.windowSidecar)
             } catch {
-                throw PipelineError("materialize needs the window task first; \(layout.windowSidecar) is missing or unreadable")
+                throw PipelineError(
+                    "materialize needs the window task first; \(layout.windowSidecar) is missing or unreadable")
             }
             if let done = WindowStage.completedShard(shard, window: record, layout: layout) {
                 return events.done(

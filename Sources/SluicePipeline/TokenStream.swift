@@ -151,7 +151,8 @@ public final class TokenStreamFile: TokenSource {
                 let got = pread(descriptor, raw.baseAddress! + done, byteCount - done, off_t((start * idBytes) + done))
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
-                    throw PipelineError("\(path): read failed at byte \(start * idBytes + done): \(String(cString: strerror(errno)))")
+                    throw PipelineError(
+                        "\(path): read failed at byte \(start * idBytes + done): \(String(cString: strerror(errno)))")
                 }
                 done += got
             }

@@ -143,7 +143,9 @@ public enum WindowStage {
             bytes.reserveCapacity(chunk * 8)
             for sample in plan.order[base..<min(base + chunk, plan.windowCount)] {
                 let start = UInt64(plan.starts[sample])
-                for shift in stride(from: 0, to: 64, by: 8) { bytes.append(UInt8(truncatingIfNeeded: start >> UInt64(shift))) }
+                for shift in stride(from: 0, to: 64, by: 8) {
+                    bytes.append(UInt8(truncatingIfNeeded: start >> UInt64(shift)))
+                }
             }
             try windowsWriter.write(bytes)
             windowsHasher.update(bytes)
@@ -188,7 +190,8 @@ public enum WindowStage {
     ) throws -> MaterializeStage.ShardRecord {
         guard let span = window.shards.first(where: { $0.shard == shard }) else {
             throw PipelineError(
-                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)")
+                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)"
+            )
         }
         var tables: EmbeddingTables?
         if let embedding = configuration.embedding {
@@ -244,7 +247,9 @@ public enum WindowStage {
                 throw PipelineError("\(path): shorter than its record says; delete _work/window.json and re-run")
             }
             return data.withUnsafeBytes { raw in
-                (0..<range.count).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self))) }
+                (0..<range.count).map {
+                    Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)))
+                }
             }
         } catch let error as PipelineError {
             throw error
@@ -319,7 +324,13 @@ public enum WindowStage {
         var info = statvfs()
         guard statvfs(layout.root, &info) == 0 else { return }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
-        let gib = { (bytes: Int) in String(format: "%.1f GiB", Double(bytes) / 1_073_741_824) }
+        let gib = { (bytes: Int) -> String in
+            bytes >= 1 << 30
+                ? String(format: "%.1f GiB", Double(bytes) / 1_073_741_824)
+                : bytes >= 1 << 20
+                    ? String(format: "%.1f MiB", Double(bytes) / 1_048_576)
+                    : String(format: "%.0f KiB", Double(bytes) / 1024)
+        }
         if estimate > 10 << 30 {
             log(
                 "warning: the tables and shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)"

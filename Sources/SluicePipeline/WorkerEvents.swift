@@ -22,7 +22,9 @@ public final class WorkerEvents {
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastProgress >= 200_000_000 else { return }
         lastProgress = now
-        emit([("event", JSONNode(.string(Array("progress".utf8))))] + counters.map { ($0.key, JSONNode(.integer(Int64($0.value)))) })
+        emit(
+            [("event", JSONNode(.string(Array("progress".utf8))))]
+                + counters.map { ($0.key, JSONNode(.integer(Int64($0.value)))) })
     }
 
     public func log(_ message: String) {

@@ -71,9 +71,14 @@ struct Worker: ParsableCommand {
     @Flag(name: .long, help: "Report progress as JSON lines on stdout (what sluice run reads).")
     var events = false
 
+    @Flag(name: .long, help: "window: make the tables and shards even when they look too big for the free disk.")
+    var force = false
+
     func run() throws {
         WorkerEvents.watchLifeline()
-        let id = stage + (part.map { "/" + (stage == "materialize" ? "shard-" : "part-") + String(format: "%05d", $0) } ?? "")
+        let id =
+            stage
+            + (part.map { "/" + (stage == "materialize" ? "shard-" : "part-") + String(format: "%05d", $0) } ?? "")
         // For executor tests: make this task crash (SIGKILL itself) as a real fault would.
         if let crash = ProcessInfo.processInfo.environment["SLUICE_TEST_CRASH_TASK"], crash == id {
             kill(getpid(), SIGKILL)
@@ -82,6 +87,7 @@ struct Worker: ParsableCommand {
             let configuration = try Configuration.load(file: config)
             var options = PipelineRunner.Options()
             options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
+            options.force = force && stage == "window"
             try PipelineRunner(configuration: configuration, options: options).runTask(
                 stage: stage, part: part, events: WorkerEvents(enabled: events))
         } catch {

@@ -56,7 +56,9 @@ final class ProgressBoard: @unchecked Sendable {
             let tokens = counters["tokens"]?.integer ?? 0
             stages[task.stage]?.running[task.id] = (bytes, tokens, task.weight)
         case .log(let task, let message):
-            say("\(task.id): \(message)", json: ["event": .string("log"), "task": .string(task.id), "message": .string(message)])
+            say(
+                "\(task.id): \(message)",
+                json: ["event": .string("log"), "task": .string(task.id), "message": .string(message)])
         case .finished(let task, let outcome):
             var stage = stages[task.stage] ?? Stage()
             stage.running[task.id] = nil
@@ -117,7 +119,8 @@ final class ProgressBoard: @unchecked Sendable {
 
     private func line(_ name: String, _ stage: Stage) -> String {
         let (bytes, tokens) = totals(stage)
-        let elapsed = max(0.001, (stage.lastEnd.flatMap { stage.done == stage.total ? $0 : nil } ?? now) - (stage.firstStart ?? now))
+        let elapsed = max(
+            0.001, (stage.lastEnd.flatMap { stage.done == stage.total ? $0 : nil } ?? now) - (stage.firstStart ?? now))
         // Done fraction by weight (input bytes, batches), running tasks by their own progress.
         var doneWeight = Double(stage.finishedWeight)
         if name == "ingest" || name == "tokenize" {
@@ -125,11 +128,15 @@ final class ProgressBoard: @unchecked Sendable {
                 doneWeight += min(0.99, Double(task.bytes) / Double(task.weight)) * Double(task.weight)
             }
         }
-        let fraction = stage.total == 0 ? 1 : stage.weight > 0 ? min(1, doneWeight / Double(stage.weight)) : Double(stage.done) / Double(stage.total)
+        let fraction =
+            stage.total == 0
+            ? 1
+            : stage.weight > 0 ? min(1, doneWeight / Double(stage.weight)) : Double(stage.done) / Double(stage.total)
         let width = 20
         let filled = Int((fraction * Double(width)).rounded(.down))
         let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-        var text = name.padding(toLength: 12, withPad: " ", startingAt: 0) + bar + " "
+        var text =
+            name.padding(toLength: 12, withPad: " ", startingAt: 0) + bar + " "
             + "\(stage.done)/\(stage.total)".padding(toLength: 10, withPad: " ", startingAt: 0)
         if bytes > 0 {
             text += String(format: "%8.1f MB %7.1f MB/s", Double(bytes) / 1e6, Double(bytes) / 1e6 / elapsed)

@@ -7,7 +7,8 @@ import SluicePipeline
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a pipeline config: plan its tasks, run them as worker processes, resume what a previous run left.",
+        abstract:
+            "Run a pipeline config: plan its tasks, run them as worker processes, resume what a previous run left.",
         discussion: """
             Each task (ingest and tokenize per part, window, materialize per shard) runs as a
             `sluice worker` child process, at most --workers at a time, as soon as the tasks it
@@ -41,7 +42,11 @@ struct Run: ParsableCommand {
     @Option(name: .long, help: "Times a failed task is retried (overrides the config's \"retries\").")
     var retries: Int?
 
-    @Option(name: .long, help: "Progress: auto (live lines on a terminal, plain lines otherwise), text, or json (one object per line on stderr).")
+    @Option(
+        name: .long,
+        help:
+            "Progress: auto (live lines on a terminal, plain lines otherwise), text, or json (one object per line on stderr)."
+    )
     var log: LogFormat = .auto
 
     enum LogFormat: String, ExpressibleByArgument { case auto, text, json }
@@ -75,7 +80,8 @@ struct Run: ParsableCommand {
         runner.onEvent = { board.handle($0) }
         if log == .json {
             runner.log = { line in
-                FileHandle.standardError.write(Data(("{\"event\":\"log\",\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
+                FileHandle.standardError.write(
+                    Data(("{\"event\":\"log\",\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
             }
         }
         let summary: PipelineRunner.Summary

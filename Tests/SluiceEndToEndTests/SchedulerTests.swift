@@ -1,0 +1,283 @@
+import Foundation
+import SluiceIO
+import SluiceTestSupport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The mixed corpus plus a dozen text files, through every stage: windows shuffled, a small
+/// torch-initialized embedding, several shards — enough tasks for workers to overlap.
+func fullPipelineConfig(_ directory: TemporaryDirectory) throws -> String {
+    let corpus = try makeMixedCorpus(directory)
+    for index in 0..<12 {
+        try directory.write(
+            "corpus/extra/\(index).txt", String(repeating: "Extra text number \(index), for windows. ", count: 60))
+    }
+    return try writeConfig(
+        directory,
+        """
+        {"inputs": ["\(corpus)"], "ingest": {"part_bytes": 6000},
+         "tokenizer": {"vocab": "\(vocabDirectory)/encoder.json", "merges": "\(vocabDirectory)/vocab.bpe",
+                       "document_separator": "<|endoftext|>"},
+         "window": {"max_length": 16, "stride": 12, "batch_size": 4, "shuffle": true, "seed": 7},
+         "embedding": {"output_dim": 8, "init": "torch", "seed": 123, "dtype": "bfloat16"},
+         "shards": {"target_bytes": 20000}}
+        """)
+}
+
+/// A `sluice run` in the background, so a test can signal it or its workers.
+final class BackgroundRun {
+    let process = Process()
+    let log: String
+
+    init(_ arguments: [String], log: String, environment: [String: String] = [:]) throws {
+        self.log = log
+        process.executableURL = URL(fileURLWithPath: SluiceBinary.path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    /// The worker processes running right now.
+    var children: [pid_t] {
+        let tasks =
+            (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(process.processIdentifier)/task")) ?? []
+        return tasks.flatMap { task -> [pid_t] in
+            let text =
+                (try? String(
+                    contentsOfFile: "/proc/\(process.processIdentifier)/task/\(task)/children", encoding: .utf8)) ?? ""
+            return text.split(separator: " ").compactMap { pid_t($0) }
+        }
+    }
+
+    func wait() -> (status: Int32, output: String) {
+        process.waitUntilExit()
+        return (process.terminationStatus, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+    }
+}
+
+/// Every completion record under `out` names a file that is whole: its size and SHA-256 match.
+/// (What "no partial file under a final name" means for each kind of output.)
+func checkCompletedFilesAreWhole(_ out: String, _ note: String) throws {
+    let fileManager = FileManager.default
+    for directory in ["docs", "tokens"] {
+        for sidecar in ((try? fileManager.contentsOfDirectory(atPath: out + "/" + directory)) ?? []).filter({
+            $0.hasSuffix(".json")
+        }) {
+            let record = try JSONNode.parse(
+                Array(try Data(contentsOf: URL(fileURLWithPath: out + "/\(directory)/\(sidecar)"))))
+            let part = out + "/\(directory)/" + sidecar.replacingOccurrences(of: ".json", with: ".lz4")
+            #expect(try SHA256Hasher.hex(ofFile: part) == record["sha256"]?.string, "\(note): \(directory)/\(sidecar)")
+        }
+    }
+    for record in ((try? fileManager.contentsOfDirectory(atPath: out + "/_work/shards")) ?? []).filter({
+        $0.hasSuffix(".json")
+    }) {
+        let node = try JSONNode.parse(
+            Array(try Data(contentsOf: URL(fileURLWithPath: out + "/_work/shards/" + record))))
+        let file = try #require(node["shard"]?["file"]?.string)
+        #expect(try SHA256Hasher.hex(ofFile: out + "/" + file) == node["shard"]?["sha256"]?.string, "\(note): \(file)")
+    }
+}
+
+/// Names of processes whose command line mentions `marker` (left-over workers).
+func processes(mentioning marker: String) -> [String] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.filter { Int($0) != nil && Int32($0) != getpid() }.compactMap { pid in
+        guard let raw = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        let command = String(decoding: raw.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        return command.contains(marker) && command.contains("worker") ? "\(pid): \(command)" : nil
+    }
+}
+
+@Suite("scheduler: worker processes, retries, signals, resume", .serialized)
+struct SchedulerTests {
+    @Test("the full pipeline is byte-identical for 1, 2 and 4 workers; report.json times each stage")
+    func fullPipelineAnyWorkerCount() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        var outputs: [[String: [UInt8]]] = []
+        for workers in [1, 2, 4] {
+            let out = directory.path("out-\(workers)")
+            let result = try SluiceBinary.run(["run", config, "--out", out, "--workers", String(workers)])
+            #expect(result.status == 0, "\(result.stderr)")
+            outputs.append(try outputFiles(out))
+        }
+        #expect(outputs[0].keys.filter { $0.hasPrefix("shards/") }.count >= 3)
+        #expect(outputs[0].keys.filter { $0.hasPrefix("docs/part-") }.count >= 4)
+        #expect(outputs[0] == outputs[1])
+        #expect(outputs[0] == outputs[2])
+        #expect(try SluiceBinary.run(["verify", directory.path("out-2")]).status == 0)
+        let report = try JSONNode.parse(
+            Array(try Data(contentsOf: URL(fileURLWithPath: directory.path("out-4") + "/report.json"))))
+        for stage in ["ingest", "tokenize", "window", "materialize"] {
+            let timing = report["timing"]?["stages"]?[stage]
+            #expect(timing?["tasks"]?.integer ?? 0 >= 1, "\(stage)")
+            #expect(timing?["peak_rss_bytes"]?.integer ?? 0 > 1 << 20, "\(stage)")
+        }
+        #expect(report["timing"]?["workers"]?.integer == 4)
+        let plan = try String(contentsOfFile: directory.path("out-1") + "/_work/plan.json", encoding: .utf8)
+        #expect(plan.contains("\"materialize/shard-00002.safetensors.lz4\""))
+    }
+
+    @Test("SIGINT stops the workers and exits 130; a resume with another worker count ends byte-identical")
+    func interruptAndResume() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let reference = directory.path("reference")
+        let started = Date()
+        #expect(try SluiceBinary.run(["run", config, "--out", reference, "--workers", "2"]).status == 0)
+        let runSeconds = Date().timeIntervalSince(started)
+        let expected = try outputFiles(reference)
+        var interrupted = 0
+        for trial in 0..<3 {
+            let out = directory.path("out-\(trial)")
+            let run = try BackgroundRun(
+                ["run", config, "--out", out, "--workers", "2"], log: directory.path("log-\(trial)"))
+            Thread.sleep(forTimeInterval: runSeconds * Double(trial + 1) / 5)
+            kill(run.process.processIdentifier, SIGINT)
+            let (status, output) = run.wait()
+            if status == 130 {
+                interrupted += 1
+                #expect(output.contains("interrupted by SIGINT"), "\(output)")
+            } else {
+                #expect(status == 0, "\(output)")
+            }
+            Thread.sleep(forTimeInterval: 0.2)
+            #expect(processes(mentioning: out).isEmpty, "workers outlived the coordinator")
+            try checkCompletedFilesAreWhole(out, "trial \(trial)")
+            let resumed = try SluiceBinary.run(["run", config, "--out", out, "--workers", "3"])
+            #expect(resumed.status == 0, "\(resumed.stderr)")
+            #expect(try outputFiles(out) == expected, "trial \(trial)")
+        }
+        #expect(interrupted >= 1, "no trial was interrupted mid-run")
+    }
+
+    @Test("kill -9 of a random worker at random moments: the task is retried and the output is byte-identical")
+    func killWorkers() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let reference = directory.path("reference")
+        let started = Date()
+        #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
+        let runSeconds = Date().timeIntervalSince(started)
+        let expected = try outputFiles(reference)
+        var killed = 0
+        var retried = 0
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<10 {
+            let out = directory.path("out-\(trial)")
+            let run = try BackgroundRun(
+                ["run", config, "--out", out, "--log", "text"], log: directory.path("log-\(trial)"))
+            var victim: pid_t?
+            let deadline = Date().addingTimeInterval(Double.random(in: 0.05...(runSeconds * 0.9), using: &generator))
+            while Date() < deadline || victim == nil && run.process.isRunning && Date() < deadline + runSeconds {
+                if Date() >= deadline, let child = run.children.randomElement(using: &generator) { victim = child }
+                Thread.sleep(forTimeInterval: 0.005)
+            }
+            if let victim, kill(victim, SIGKILL) == 0 { killed += 1 }
+            let (status, output) = run.wait()
+            #expect(status == 0, "trial \(trial): \(output)")
+            if output.contains("was killed by signal 9; retrying") { retried += 1 }
+            #expect(try outputFiles(out) == expected, "trial \(trial)")
+        }
+        #expect(killed >= 5, "only \(killed) of 10 trials found a worker to kill")
+        // (A worker that had just exited can still be signalled, so not every kill is a retry.)
+        #expect(retried >= 3, "only \(retried) of 10 trials retried a killed task")
+    }
+
+    @Test("kill -9 of the coordinator at random moments: workers exit too, nothing partial, resume is byte-identical")
+    func killCoordinator() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let reference = directory.path("reference")
+        let started = Date()
+        #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
+        let runSeconds = Date().timeIntervalSince(started)
+        let expected = try outputFiles(reference)
+        let out = directory.path("out")
+        var generator = SystemRandomNumberGenerator()
+        for trial in 0..<10 {
+            let run = try BackgroundRun(
+                ["run", config, "--out", out, "--workers", String(1 + trial % 3)], log: directory.path("log-\(trial)"))
+            Thread.sleep(forTimeInterval: Double.random(in: 0...runSeconds, using: &generator))
+            kill(run.process.processIdentifier, SIGKILL)
+            _ = run.wait()
+            // The lifeline: orphaned workers notice and exit at once.
+            var survivors = processes(mentioning: out)
+            for _ in 0..<40 where !survivors.isEmpty {
+                Thread.sleep(forTimeInterval: 0.05)
+                survivors = processes(mentioning: out)
+            }
+            #expect(survivors.isEmpty, "trial \(trial): \(survivors)")
+            try checkCompletedFilesAreWhole(out, "trial \(trial)")
+        }
+        let resumed = try SluiceBinary.run(["run", config, "--out", out, "--workers", "3"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try outputFiles(out) == expected)
+        let hidden = try FileManager.default.subpathsOfDirectory(atPath: out).filter {
+            ($0 as NSString).lastPathComponent.hasPrefix(".")
+        }
+        #expect(hidden.isEmpty, "temporary files left: \(hidden)")
+    }
+
+    @Test("a task that crashes on every attempt stops the run naming it; the rest stays, and a re-run completes")
+    func taskCrashesEveryTime() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let reference = directory.path("reference")
+        #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
+        let out = directory.path("out")
+        let run = try BackgroundRun(
+            ["run", config, "--out", out, "--log", "text"], log: directory.path("log"),
+            environment: ["SLUICE_TEST_CRASH_TASK": "tokenize/part-00001"])
+        let (status, output) = run.wait()
+        #expect(status == 1)
+        #expect(output.contains("task tokenize/part-00001 (reads docs/part-00001.lz4)"), "\(output)")
+        #expect(output.contains("killed by signal 9 on all 3 attempt(s)"), "\(output)")
+        #expect(output.components(separatedBy: "tokenize/part-00001: attempt").count - 1 == 2, "\(output)")
+        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        #expect(!FileManager.default.fileExists(atPath: out + "/tokens/part-00001.json"))
+        #expect(FileManager.default.fileExists(atPath: out + "/docs/part-00001.json"))
+        try checkCompletedFilesAreWhole(out, "after the failure")
+        let again = try SluiceBinary.run(["run", config, "--out", out])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("ingest part-00001: already done"))
+        #expect(try outputFiles(out) == (try outputFiles(reference)))
+    }
+
+    @Test("a full disk is a clear error naming the task; nothing corrupt stays, and with space the run resumes")
+    func fullDisk() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let reference = directory.path("reference")
+        #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
+        let mountPoint = directory.path("small")
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        // A 200 KiB tmpfs: the docs and tokens fit, the tables (50257 × 8 float32 = 1.6 MB) do not.
+        guard (try Shell.run("mount -t tmpfs -o size=200k sluice-test '\(mountPoint)'")).status == 0 else {
+            print("note: cannot mount a tmpfs here (not root?); the full-disk test did not run")
+            return
+        }
+        defer { _ = try? Shell.run("umount '\(mountPoint)'") }
+        let out = mountPoint + "/out"
+        // --force skips the up-front free-space refusal, so the disk really fills.
+        let result = try SluiceBinary.run(["run", config, "--out", out, "--retries", "0", "--log", "text", "--force"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("No space left on device"), "\(result.stderr)")
+        #expect(result.stderr.contains("task window"), "\(result.stderr)")
+        try checkCompletedFilesAreWhole(out, "full disk")
+        #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"))
+        // Give it room; the same command finishes the job.
+        #expect((try Shell.run("mount -o remount,size=64m '\(mountPoint)'")).status == 0)
+        let resumed = try SluiceBinary.run(["run", config, "--out", out])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try outputFiles(out) == (try outputFiles(reference)))
+    }
+}
