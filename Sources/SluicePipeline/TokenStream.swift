@@ -147,8 +147,9 @@ public final class TokenStreamFile: TokenSource {
         if buffer.count < byteCount { buffer = [UInt8](repeating: 0, count: byteCount) }
         var done = 0
         try buffer.withUnsafeMutableBytes { raw in
+            guard let base = raw.baseAddress else { return }
             while done < byteCount {
-                let got = pread(descriptor, raw.baseAddress! + done, byteCount - done, off_t((start * idBytes) + done))
+                let got = pread(descriptor, base + done, byteCount - done, off_t((start * idBytes) + done))
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
                     throw PipelineError(

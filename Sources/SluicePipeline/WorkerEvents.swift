@@ -51,9 +51,10 @@ public final class WorkerEvents {
     private func emit(_ members: [(String, JSONNode)]) {
         let line = Array((JSONNode(.object(members)).serialized(pretty: false) + "\n").utf8)
         line.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
             var offset = 0
             while offset < raw.count {
-                let written = write(1, raw.baseAddress! + offset, raw.count - offset)
+                let written = write(1, base + offset, raw.count - offset)
                 if written < 0 && errno == EINTR { continue }
                 if written <= 0 { return }
                 offset += written
