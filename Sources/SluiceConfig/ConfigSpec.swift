@@ -68,7 +68,7 @@ public enum ConfigSpec {
             "An archive or compressed file inside an archive: read its members (one level deep), or skip it and count it."
         ),
         ConfigField(
-            "part_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(67_108_864),
+            "part_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(16_777_216),
             "Inputs are grouped into ingest tasks of about this many input bytes; each writes one docs part."),
     ]
 

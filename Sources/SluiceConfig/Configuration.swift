@@ -17,7 +17,7 @@ public struct IngestSettings: Sendable, Equatable {
     public var normalizeNewlines = false
     public var stripNulBytes = false
     public var readNestedArchives = true
-    public var partBytes = 67_108_864
+    public var partBytes = 16_777_216
 
     public init() {}
 }

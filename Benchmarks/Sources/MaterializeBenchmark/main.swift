@@ -34,7 +34,7 @@ let maxLength = 256
 let window = WindowSettings(
     maxLength: maxLength, stride: maxLength, batchSize: 8, shuffle: .none, seed: 123, dropLast: true,
     crossDocument: true)
-let stream = TokenStream(ids: ids, documents: [(0, ids.count)])
+let stream = TokenStream(length: ids.count, documents: [(0, ids.count)])
 let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: TorchGenerator(seed: 123))
 let made = TableInitializer.torch(seed: 123, shapes: [(50257, dim), (maxLength, dim)])
 let tables = EmbeddingTables(
@@ -58,7 +58,9 @@ for _ in 0..<3 {
         for (shard, range) in ranges.enumerated() where shard % threads == worker {
             do {
                 let record = try MaterializeStage.run(
-                    shard: shard, batches: range, plan: plan, stream: stream, tables: tables, layout: layout)
+                    shard: shard, firstBatch: range.lowerBound, batchCount: range.count,
+                    sampleStarts: plan.sampleStarts(ofBatches: range), maxLength: maxLength, tokens: ids,
+                    tables: tables, layout: layout)
                 counter.add(record.contentBytes)
             } catch {
                 fatalError("\(error)")
