@@ -1,7 +1,10 @@
 """End to end: `sluice run` (1 and 2 workers) against a Python reference pipeline doing the
 same work on the same inputs, in one run, with the outputs compared for equality.
 
-Usage: pipeline_bench.py SLUICE_BINARY VOCAB_DIR CORPUS_DIR [--dim D] [--out DIR]
+Usage: pipeline_bench.py SLUICE_BINARY VOCAB_DIR GPT2_TIKTOKEN CORPUS_DIR [--dim D] [--out DIR]
+
+VOCAB_DIR holds GPT-2's encoder.json + vocab.bpe (Sluice reads those); GPT2_TIKTOKEN is the same
+ranks as a tiktoken file, for tiktoken (which would otherwise download them).
 
 The work, for both: read every file of CORPUS_DIR (path order, UTF-8 with invalid bytes
 replaced), GPT-2 BPE (tiktoken `encode_ordinary_batch`, 2 threads, for the reference) with
@@ -28,6 +31,8 @@ import time
 import lz4.frame
 import numpy as np
 import tiktoken
+
+from tokenizer_bench import tiktoken_encoding
 from safetensors.numpy import load, save
 
 MAX_LENGTH = 256
@@ -40,8 +45,8 @@ def config_for(corpus: str, vocab: str, out: str, dim: int) -> dict:
         "inputs": [os.path.abspath(corpus)],
         "output": out,
         "tokenizer": {
-            "vocab": os.path.join(vocab, "encoder.json"),
-            "merges": os.path.join(vocab, "vocab.bpe"),
+            "vocab": os.path.abspath(os.path.join(vocab, "encoder.json")),
+            "merges": os.path.abspath(os.path.join(vocab, "vocab.bpe")),
             "document_separator": "<|endoftext|>",
         },
         "window": {"max_length": MAX_LENGTH, "stride": MAX_LENGTH, "batch_size": BATCH, "shuffle": False},
@@ -63,7 +68,7 @@ def run_sluice(binary: str, config: str, out: str, workers: int) -> dict:
     return {"seconds": seconds, "peak_rss_kib": peak if peak > before else None, "timing": timing}
 
 
-def reference_pipeline(corpus: str, tables_from: str, out: str, dim: int) -> dict:
+def reference_pipeline(corpus: str, tiktoken_file: str, tables_from: str, out: str, dim: int) -> dict:
     """The Python pipeline: files → tiktoken → NumPy windows and lookup → safetensors → lz4."""
     start = time.perf_counter()
     names = []
@@ -78,7 +83,7 @@ def reference_pipeline(corpus: str, tables_from: str, out: str, dim: int) -> dic
         if data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
         texts.append(data.decode("utf-8", errors="replace"))
-    encoding = tiktoken.get_encoding("gpt2")
+    encoding = tiktoken_encoding(tiktoken_file)
     encoded = encoding.encode_ordinary_batch(texts, num_threads=2)
     lengths = np.fromiter((len(ids) + 1 for ids in encoded), dtype=np.int64, count=len(encoded))
     stream = np.empty(int(lengths.sum()), dtype=np.int32)
@@ -139,6 +144,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("binary")
     parser.add_argument("vocab_dir")
+    parser.add_argument("tiktoken_file")
     parser.add_argument("corpus")
     parser.add_argument("--dim", type=int, default=32)
     parser.add_argument("--out", default="/dev/shm/sluice-pipeline-bench")
@@ -166,7 +172,7 @@ def main() -> None:
                                   capture_output=True).returncode == 0
     shutil.rmtree(os.path.join(args.out, "sluice-1"))
     sluice_out = os.path.join(args.out, "sluice-2")
-    reference = reference_pipeline(args.corpus, sluice_out, os.path.join(args.out, "reference"), args.dim)
+    reference = reference_pipeline(args.corpus, args.tiktoken_file, sluice_out, os.path.join(args.out, "reference"), args.dim)
     equal, shard_count = compare(sluice_out, os.path.join(args.out, "reference"))
 
     raw_gb = reference["windows"] * MAX_LENGTH * (8 + args.dim * 2) / 1e9

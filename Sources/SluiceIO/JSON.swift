@@ -469,6 +469,10 @@ extension JSONNode {
 
     /// A JSON string literal for `text`.
     public static func quoted(_ text: String) -> String {
+        // Most strings (paths, names, hashes) need no escape at all.
+        if !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C || $0 == 0xE2 }) {
+            return "\"" + text + "\""
+        }
         var result = "\""
         for scalar in text.unicodeScalars {
             switch scalar {

@@ -34,8 +34,9 @@ public final class IngestReader {
     /// Reads one input file completely.
     /// - Throws: the first `IngestError` under `on_bad_input: "fail"`; errors of the sink.
     public func read(_ input: InputFile) throws {
-        report.inputFiles += 1
-        report.inputBytes += input.byteCount
+        // A file cut into slices is counted once (by its first slice), its bytes by slice.
+        report.inputFiles += (input.byteRange?.lowerBound ?? 0) == 0 ? 1 : 0
+        report.inputBytes += input.byteRange?.count ?? input.byteCount
         inputBudgetUsed = 0
         let before = (report.documents, report.skippedCount)
         let kind = InputKind.of(name: input.path)
@@ -45,7 +46,8 @@ public final class IngestReader {
             try readPlainFile(input, jsonl: kind == .jsonl)
         }
         syncRepairs()
-        if (report.documents, report.skippedCount) == before {
+        // (A slice of a JSONL file may hold no line start at all: not an empty input.)
+        if (report.documents, report.skippedCount) == before && input.byteRange == nil {
             try problem(
                 IngestError(.emptyInput, file: input.name, "gave no document (an empty archive or JSONL file?)"),
                 bytes: input.byteCount)
@@ -104,6 +106,26 @@ public final class IngestReader {
             return
         }
         defer { close(descriptor) }
+        var slice: (range: Range<Int>, skipFirstLine: Bool)?
+        if let range = input.byteRange, jsonl {
+            // The line that crosses into this slice belongs to the previous one.
+            var before: UInt8 = 0x0A
+            if range.lowerBound > 0 && pread(descriptor, &before, 1, off_t(range.lowerBound - 1)) != 1 {
+                try problem(
+                    IngestError(
+                        .unreadableFile, file: input.name, offset: range.lowerBound,
+                        "cannot read (file shorter than when it was planned?)"),
+                    bytes: range.count)
+                return
+            }
+            guard lseek(descriptor, off_t(range.lowerBound), SEEK_SET) >= 0 else {
+                try problem(
+                    IngestError(.unreadableFile, file: input.name, "cannot seek: \(String(cString: strerror(errno)))"),
+                    bytes: range.count)
+                return
+            }
+            slice = (range, before != 0x0A)
+        }
         if !jsonl && input.byteCount > settings.maxDocumentBytes {
             try problem(
                 IngestError(
@@ -122,7 +144,7 @@ public final class IngestReader {
         }
         do {
             if jsonl {
-                try readJSONL(&chunks, file: input.name, member: nil)
+                try readJSONL(&chunks, file: input.name, member: nil, slice: slice)
             } else {
                 let result = try readWhole(&chunks, limit: settings.maxDocumentBytes)
                 try finishDocument(result, file: input.name, member: nil)
@@ -168,12 +190,23 @@ public final class IngestReader {
 
     /// One document per line's `text_field`; a line longer than a record could be is dropped
     /// as it streams past, never held.
-    private func readJSONL(_ chunks: inout ChunkSource, file: String, member: String?) throws {
+    /// - Parameter slice: for a slice of a large file (read from its start): the lines that
+    ///   start inside `range`, skipping a first partial line. Problems then carry the line's
+    ///   byte offset in the file instead of a line number (which would need the bytes before).
+    private func readJSONL(
+        _ chunks: inout ChunkSource, file: String, member: String?,
+        slice: (range: Range<Int>, skipFirstLine: Bool)? = nil
+    ) throws {
         let lineLimit = settings.maxDocumentBytes * 6 + 4096  // \uXXXX escapes take 6 bytes per UTF-16 unit
         var line: [UInt8] = []
         var lineNumber = 1
         var discarding = false
         var discardedBytes = 0
+        // Slices: absolute offset of the next byte, and of the current line's start.
+        var position = slice?.range.lowerBound ?? 0
+        var lineStart = position
+        var skipping = slice?.skipFirstLine ?? false
+        func location() -> (line: Int?, offset: Int?) { slice == nil ? (lineNumber, nil) : (nil, lineStart) }
         func finishLine() throws {
             defer {
                 line.removeAll(keepingCapacity: line.count < 1 << 24)
@@ -183,18 +216,30 @@ public final class IngestReader {
                 discarding = false
                 try problem(
                     IngestError(
-                        .oversizedDocument, file: file, member: member, line: lineNumber,
+                        .oversizedDocument, file: file, member: member, line: location().line,
+                        offset: location().offset,
                         "record of \(discardedBytes) bytes is over the limit for ingest.max_document_bytes (\(settings.maxDocumentBytes))"
                     ),
                     bytes: discardedBytes)
                 return
             }
-            try handleRecord(line, file: file, member: member, line: lineNumber)
+            try handleRecord(line, file: file, member: member, line: location().line, offset: location().offset)
         }
         while let chunk = try chunks.next() {
             var start = chunk.startIndex
+            defer { position += chunk.count }
             while start < chunk.endIndex {
                 let newline = Self.firstNewline(in: chunk, from: start)
+                if skipping {
+                    // The rest of a line that started in the previous slice.
+                    if newline < chunk.endIndex { skipping = false }
+                    start = newline + 1
+                    lineStart = position + start
+                    continue
+                }
+                if let slice, line.isEmpty, !discarding, position + start >= slice.range.upperBound {
+                    return  // the next line starts in the next slice
+                }
                 let piece = chunk[start..<newline]
                 if discarding {
                     discardedBytes += piece.count
@@ -205,7 +250,10 @@ public final class IngestReader {
                 } else {
                     line.append(contentsOf: piece)
                 }
-                if newline < chunk.endIndex { try finishLine() }
+                if newline < chunk.endIndex {
+                    try finishLine()
+                    lineStart = position + newline + 1
+                }
                 start = newline + 1
             }
         }
@@ -221,9 +269,10 @@ public final class IngestReader {
         return base.distance(to: UnsafeRawPointer(hit))
     }
 
-    private func handleRecord(_ raw: [UInt8], file: String, member: String?, line: Int) throws {
+    private func handleRecord(_ raw: [UInt8], file: String, member: String?, line: Int?, offset: Int? = nil) throws {
         func skip(_ reason: IngestError.Reason, _ message: String) throws {
-            try problem(IngestError(reason, file: file, member: member, line: line, message), bytes: raw.count)
+            try problem(
+                IngestError(reason, file: file, member: member, line: line, offset: offset, message), bytes: raw.count)
         }
         var bytes = raw[...]
         if bytes.last == 0x0D { bytes = bytes.dropLast() }

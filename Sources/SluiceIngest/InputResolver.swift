@@ -12,12 +12,24 @@ public struct InputFile: Sendable, Equatable, Codable {
     /// is under it, so outputs do not depend on where the checkout lives.
     public var name: String
     public var byteCount: Int
+    /// For a large JSON Lines file cut into several ingest tasks: the bytes whose lines this
+    /// task reads (each line belongs to the slice where it starts). Nil: the whole file.
+    public var byteRange: Range<Int>?
 
-    public init(path: String, name: String? = nil, byteCount: Int) {
+    public init(path: String, name: String? = nil, byteCount: Int, byteRange: Range<Int>? = nil) {
         self.path = path
         self.name = name ?? path
         self.byteCount = byteCount
+        self.byteRange = byteRange
     }
+
+    /// What sidecars record: the name, plus the byte range for a slice.
+    public var identity: String {
+        byteRange.map { "\(name)#bytes=\($0.lowerBound)-\($0.upperBound)" } ?? name
+    }
+
+    /// Whether a file this size can be cut into line-aligned byte ranges (uncompressed JSONL).
+    public var isSplittable: Bool { InputKind.of(name: path) == .jsonl }
 }
 
 /// Expands config `inputs` (files, directories, glob patterns) into a sorted list of files.
@@ -51,7 +63,10 @@ public enum InputResolver {
             }
             files.append(InputFile(path: path, name: name, byteCount: size))
         }
-        return files.sorted { Array($0.path.utf8).lexicographicallyPrecedes(Array($1.path.utf8)) }
+        // Keys made once, not once per comparison.
+        return files.map { (key: Array($0.path.utf8), file: $0) }
+            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+            .map(\.file)
     }
 
     static func expandOne(_ pattern: String) throws(IngestError) -> [String] {

@@ -20,7 +20,7 @@ public enum IngestStage {
         for input in task.inputs { try reader.read(input) }
         let (sha256, fileBytes) = try writer.finish()
         let sidecar = DocsPart.Sidecar(
-            part: task.part, inputs: task.inputs.map(\.name), documents: writer.documentCount,
+            part: task.part, inputs: task.inputs.map(\.identity), documents: writer.documentCount,
             documentBytes: writer.documentBytes, fileBytes: fileBytes, sha256: sha256, report: reader.report)
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.docsSidecar(task.part))
         return sidecar
@@ -29,7 +29,7 @@ public enum IngestStage {
     /// The sidecar of a finished task, if the part on disk still matches it.
     public static func completed(_ task: Plan.IngestTask, layout: OutputLayout) -> DocsPart.Sidecar? {
         guard let sidecar = try? StableJSON.decode(DocsPart.Sidecar.self, from: layout.docsSidecar(task.part)),
-            sidecar.inputs == task.inputs.map(\.name),
+            sidecar.inputs == task.inputs.map(\.identity),
             Completion.fileMatches(layout.docsPart(task.part), bytes: sidecar.fileBytes, sha256: sidecar.sha256)
         else { return nil }
         return sidecar

@@ -13,11 +13,11 @@ public enum Manifest {
     static func int(_ value: Int) -> JSONNode { JSONNode(.integer(Int64(value))) }
 
     static func build(
-        configuration: Configuration, encoder: BPEEncoder, tokenizerSHA256: String, separator: TokenID?,
+        configuration: Configuration, tokenizer: TokenizeStage.TokenizerRecord, separator: TokenID?,
         documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord]
     ) -> JSONNode {
         let window = configuration.window
-        let special = encoder.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
+        let special = tokenizer.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
         var embedding = JSONNode(.null)
         if let settings = configuration.embedding, windowRecord.tables.count == 2 {
             embedding = JSONNode(
@@ -55,9 +55,9 @@ public enum Manifest {
                     JSONNode(
                         .object([
                             ("file", string("tokenizer.tiktoken")),
-                            ("sha256", string(tokenizerSHA256)),
-                            ("ranks", int(encoder.vocabulary.count)),
-                            ("id_upper_bound", int(encoder.idUpperBound)),
+                            ("sha256", string(tokenizer.tiktokenSHA256)),
+                            ("ranks", int(tokenizer.ranks)),
+                            ("id_upper_bound", int(tokenizer.idUpperBound)),
                             ("special_tokens", JSONNode(.object(special))),
                             ("document_separator", separator.map { int(Int($0)) } ?? JSONNode(.null)),
                         ]))

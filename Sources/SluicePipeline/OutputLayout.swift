@@ -15,6 +15,11 @@ public struct OutputLayout: Sendable {
     public var tablesDirectory: String { root + "/tables" }
     public var manifest: String { root + "/manifest.json" }
     public var tokenizer: String { root + "/tokenizer.tiktoken" }
+    /// The input files the run's tasks were cut from.
+    public var recordedInputs: String { workDirectory + "/inputs.json" }
+    /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.
+    public var workTokenizer: String { workDirectory + "/tokenizer.tiktoken" }
+    public var workTokenizerRecord: String { workDirectory + "/tokenizer.json" }
     /// The window task's completion record.
     public var windowSidecar: String { workDirectory + "/window.json" }
     /// The global token stream as flat little-endian ids.

@@ -108,15 +108,6 @@ public struct PipelineRunner {
 
     public func run() throws -> Summary {
         let clock = DispatchTime.now().uptimeNanoseconds
-        let encoder = try configuration.tokenizer.map(loadEncoder)
-        let separator: TokenID? = try configuration.tokenizer.flatMap { settings in
-            guard let name = settings.documentSeparator else { return nil }
-            guard let id = encoder?.specialTokens[name] else {
-                throw PipelineError(
-                    "\(configuration.file): tokenizer.document_separator \"\(name)\" is not a special token")
-            }
-            return id
-        }
         try prepareOutputDirectory()
         var swept = 0
         for directory in [
@@ -127,6 +118,8 @@ public struct PipelineRunner {
         }
         if swept > 0 { log("removed \(swept) temporary file(s) left by an interrupted run") }
         let plan = try Plan(configuration: configuration)
+        try plan.record(configuration: configuration, layout: layout)
+        let tokenize = configuration.tokenizer != nil
         let window = configuration.window != nil && configuration.tokenizer != nil
         try AtomicFileWriter.write(
             Array((plan.graph(window: window).serialized() + "\n").utf8), to: layout.workDirectory + "/plan.json")
@@ -142,6 +135,13 @@ public struct PipelineRunner {
                 + (part.map { ["--part", String($0)] } ?? [])
         }
         var tasks: [ExecutorTask] = []
+        if tokenize {
+            // The vocabulary, once, as a tiktoken rank file every tokenize task loads quickly.
+            tasks.append(
+                ExecutorTask(
+                    id: "tokenizer", stage: "tokenizer", arguments: workerArguments("tokenizer", part: nil), needs: [],
+                    inputs: "reads \(configuration.tokenizer?.vocab ?? "the vocabulary")"))
+        }
         for task in plan.ingest {
             let name = Plan.partName(task.part)
             let inputs =
@@ -151,12 +151,12 @@ public struct PipelineRunner {
                     id: "ingest/\(name)", stage: "ingest", arguments: workerArguments("ingest", part: task.part),
                     needs: [],
                     inputs: "reads \(inputs)", weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
-            if encoder != nil {
+            if tokenize {
                 tasks.append(
                     ExecutorTask(
                         id: "tokenize/\(name)", stage: "tokenize",
                         arguments: workerArguments("tokenize", part: task.part),
-                        needs: ["ingest/\(name)"], inputs: "reads docs/\(name).lz4",
+                        needs: ["ingest/\(name)", "tokenizer"], inputs: "reads docs/\(name).lz4",
                         weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
             }
         }
@@ -180,7 +180,9 @@ public struct PipelineRunner {
         var summary = Summary(
             configSHA256: configuration.resolvedSHA256, stages: ["ingest"], ingest: report, docsParts: docs.count)
 
-        if let encoder {
+        if tokenize {
+            let tokenizer = try StableJSON.decode(TokenizeStage.TokenizerRecord.self, from: layout.workTokenizerRecord)
+            let separator = configuration.tokenizer?.documentSeparator.flatMap { tokenizer.specialTokens[$0] }
             let tokens = try plan.ingest.map { task in
                 try StableJSON.decode(TokenizeStage.Sidecar.self, from: layout.tokensSidecar(task.part))
             }
@@ -204,18 +206,24 @@ public struct PipelineRunner {
                 // The same executor: it knows the window task is done.
                 outcomes = try runExecutor(executor, shardTasks)
                 let shards = try record.shards.map { span in
-                    guard let shard = WindowStage.completedShard(span.shard, window: record, layout: layout) else {
+                    guard
+                        let shard = WindowStage.completedShard(
+                            span.shard, window: record, layout: layout, hashing: false)
+                    else {
                         throw PipelineError(
                             "\(MaterializeStage.shardName(span.shard)) does not match its completion record after its task finished; run again"
                         )
                     }
                     return shard
                 }
-                let tokenizerBytes = Manifest.tiktokenFile(encoder.vocabulary)
+                let tokenizerBytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: layout.workTokenizer)))
+                guard SHA256Hasher.hex(tokenizerBytes) == tokenizer.tiktokenSHA256 else {
+                    throw PipelineError("\(layout.workTokenizer) changed during the run; run again")
+                }
                 try AtomicFileWriter.write(tokenizerBytes, to: layout.tokenizer)
                 let manifest = Manifest.build(
-                    configuration: configuration, encoder: encoder, tokenizerSHA256: SHA256Hasher.hex(tokenizerBytes),
-                    separator: separator, documents: report.documents, windowRecord: record, shards: shards)
+                    configuration: configuration, tokenizer: tokenizer, separator: separator,
+                    documents: report.documents, windowRecord: record, shards: shards)
                 try AtomicFileWriter.write(Array((manifest.serialized() + "\n").utf8), to: layout.manifest)
                 summary.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
                 summary.windows = record.windows
@@ -283,9 +291,21 @@ public struct PipelineRunner {
         }
         try prepareOutputDirectory()
         switch stage {
+        case "tokenizer":
+            let settings = try requireTokenizer()
+            let encoder = try loadEncoder(settings)
+            if let name = settings.documentSeparator, encoder.specialTokens[name] == nil {
+                throw PipelineError(
+                    "\(configuration.file): tokenizer.document_separator \"\(name)\" is not a special token of \(settings.vocab) (it has \(encoder.specialTokens.keys.sorted().map { "\"\($0)\"" }.joined(separator: ", ")))"
+                )
+            }
+            let record = try TokenizeStage.recordTokenizer(encoder, layout: layout)
+            events.done(
+                "tokenizer: \(record.ranks) ranks, \(record.specialTokens.count) special token(s), id range \(record.idUpperBound)",
+                skipped: false)
         case "ingest":
             let part = try requirePart()
-            let task = try ingestTask(part, try Plan(configuration: configuration))
+            let task = try ingestTask(part, try Plan.forTasks(configuration: configuration, layout: layout))
             if let done = IngestStage.completed(task, layout: layout) {
                 return events.done(
                     "ingest \(Plan.partName(part)): already done, \(done.documents) documents", skipped: true)
@@ -300,21 +320,24 @@ public struct PipelineRunner {
         case "tokenize":
             let part = try requirePart()
             let tokenizer = try requireTokenizer()
-            let task = try ingestTask(part, try Plan(configuration: configuration))
+            let task = try ingestTask(part, try Plan.forTasks(configuration: configuration, layout: layout))
             guard let source = IngestStage.completed(task, layout: layout) else {
                 throw PipelineError(
                     "tokenize \(Plan.partName(part)) needs ingest \(Plan.partName(part)) first (its docs part is missing or does not match its sidecar)"
                 )
             }
-            if let done = TokenizeStage.completed(part: part, source: source, layout: layout) {
+            let (encoder, tokenizerSHA256) = try workerEncoder(tokenizer)
+            if let done = TokenizeStage.completed(
+                part: part, source: source, tokenizerSHA256: tokenizerSHA256, layout: layout)
+            {
                 return events.done(
                     "tokenize \(Plan.partName(part)): already done, \(done.tokens) tokens", skipped: true,
                     counters: ["bytes": source.documentBytes, "tokens": done.tokens])
             }
-            let encoder = try loadEncoder(tokenizer)
             let separator = tokenizer.documentSeparator.flatMap { encoder.specialTokens[$0] }
             let sidecar = try TokenizeStage.run(
-                part: part, source: source, encoder: encoder, separator: separator, layout: layout
+                part: part, source: source, encoder: encoder, tokenizerSHA256: tokenizerSHA256, separator: separator,
+                layout: layout
             ) { bytes, tokens in
                 events.progress(["bytes": bytes, "tokens": tokens])
             }
@@ -326,7 +349,7 @@ public struct PipelineRunner {
             guard configuration.window != nil else {
                 throw PipelineError("\(configuration.file): no \"window\" section")
             }
-            let plan = try Plan(configuration: configuration)
+            let plan = try Plan.forTasks(configuration: configuration, layout: layout)
             let tokens = try plan.ingest.map { task in
                 do {
                     return try StableJSON.decode(TokenizeStage.Sidecar.self, from: layout.tokensSidecar(task.part))
@@ -340,7 +363,7 @@ public struct PipelineRunner {
                 return events.done(
                     "window: already done, \(done.windows) windows in \(done.shards.count) shard(s)", skipped: true)
             }
-            let encoder = try loadEncoder(tokenizer)
+            let (encoder, _) = try workerEncoder(tokenizer)
             let record = try WindowStage.run(
                 configuration: configuration, idUpperBound: encoder.idUpperBound, tokens: tokens, layout: layout,
                 force: options.force, log: events.log)
@@ -368,8 +391,15 @@ public struct PipelineRunner {
                 skipped: false, counters: ["bytes": made.contentBytes])
         default:
             throw PipelineError(
-                "unknown stage \"\(stage)\"; workers run ingest, tokenize, window or materialize tasks")
+                "unknown stage \"\(stage)\"; workers run tokenizer, ingest, tokenize, window or materialize tasks")
         }
+    }
+
+    /// The run's recorded tokenizer (fast to load), or the config's when a worker runs on its own.
+    private func workerEncoder(_ settings: TokenizerSettings) throws -> (BPEEncoder, String) {
+        if let recorded = TokenizeStage.recordedTokenizer(layout: layout) { return recorded }
+        let encoder = try loadEncoder(settings)
+        return (encoder, TokenizeStage.identity(of: encoder).record.sha256)
     }
 
     private func requireTokenizer() throws -> TokenizerSettings {

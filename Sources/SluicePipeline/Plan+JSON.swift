@@ -9,6 +9,19 @@ extension Plan {
     public func graph(window: Bool, shards: [Int]? = nil) -> JSONNode {
         func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
         var tasks: [JSONNode] = []
+        if tokenize {
+            tasks.append(
+                JSONNode(
+                    .object([
+                        ("id", string("tokenizer")),
+                        ("stage", string("tokenizer")),
+                        (
+                            "outputs",
+                            JSONNode(.array([string("_work/tokenizer.tiktoken"), string("_work/tokenizer.json")]))
+                        ),
+                        ("needs", JSONNode(.array([]))),
+                    ])))
+        }
         for task in ingest {
             let name = Plan.partName(task.part)
             tasks.append(
@@ -17,8 +30,12 @@ extension Plan {
                         ("id", string("ingest/\(name)")),
                         ("stage", string("ingest")),
                         ("part", JSONNode(.integer(Int64(task.part)))),
-                        ("inputs", JSONNode(.array(task.inputs.map { string($0.name) }))),
-                        ("input_bytes", JSONNode(.integer(Int64(task.inputs.reduce(0) { $0 + $1.byteCount })))),
+                        ("inputs", JSONNode(.array(task.inputs.map { string($0.identity) }))),
+                        (
+                            "input_bytes",
+                            JSONNode(
+                                .integer(Int64(task.inputs.reduce(0) { $0 + ($1.byteRange?.count ?? $1.byteCount) })))
+                        ),
                         ("outputs", JSONNode(.array([string("docs/\(name).lz4"), string("docs/\(name).json")]))),
                         ("needs", JSONNode(.array([]))),
                     ])))
@@ -37,7 +54,7 @@ extension Plan {
                                         string("tokens/\(name).json"),
                                     ]))
                             ),
-                            ("needs", JSONNode(.array([string("ingest/\(name)")]))),
+                            ("needs", JSONNode(.array([string("ingest/\(name)"), string("tokenizer")]))),
                         ])))
             }
         }

@@ -30,6 +30,8 @@ public enum TokenizeStage {
         public var documentTokensSHA256: String
         /// SHA-256 of the docs part this was made from.
         public var sourceSHA256: String
+        /// Identity of the tokenizer (ranks and special tokens) that made it.
+        public var tokenizerSHA256: String
 
         enum CodingKeys: String, CodingKey {
             case format, part, documents, tokens
@@ -40,12 +42,13 @@ public enum TokenizeStage {
             case documentTokensFileBytes = "document_tokens_file_bytes"
             case documentTokensSHA256 = "document_tokens_sha256"
             case sourceSHA256 = "source_sha256"
+            case tokenizerSHA256 = "tokenizer_sha256"
         }
     }
 
     public static func run(
-        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, separator: TokenID?, layout: OutputLayout,
-        progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
+        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, tokenizerSHA256: String, separator: TokenID?,
+        layout: OutputLayout, progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
     ) throws -> Sidecar {
         var textBytes = 0
         let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
@@ -80,21 +83,77 @@ public enum TokenizeStage {
             part: part, documents: documents, tokens: tokenCount, idBytes: idBytes, separatorID: separator,
             fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes,
             documentTokensSHA256: lengthsSHA,
-            sourceSHA256: source.sha256)
+            sourceSHA256: source.sha256, tokenizerSHA256: tokenizerSHA256)
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.tokensSidecar(part))
         return sidecar
     }
 
     /// The sidecar of a finished task, if its outputs still match it and its source is unchanged.
-    public static func completed(part: Int, source: DocsPart.Sidecar, layout: OutputLayout) -> Sidecar? {
+    public static func completed(part: Int, source: DocsPart.Sidecar, tokenizerSHA256: String, layout: OutputLayout)
+        -> Sidecar?
+    {
         guard let sidecar = try? StableJSON.decode(Sidecar.self, from: layout.tokensSidecar(part)),
-            sidecar.sourceSHA256 == source.sha256,
+            sidecar.sourceSHA256 == source.sha256, sidecar.tokenizerSHA256 == tokenizerSHA256,
             Completion.fileMatches(layout.tokensPart(part), bytes: sidecar.fileBytes, sha256: sidecar.sha256),
             Completion.fileMatches(
                 layout.tokensDocumentLengths(part), bytes: sidecar.documentTokensFileBytes,
                 sha256: sidecar.documentTokensSHA256)
         else { return nil }
         return sidecar
+    }
+
+    /// The run's tokenizer, written once by the coordinator for every tokenize task: loading a
+    /// tiktoken rank file takes a third of the time of GPT-2's encoder.json + vocab.bpe.
+    public struct TokenizerRecord: Codable, Sendable {
+        var format = "sluice.tokenizer.v1"
+        /// SHA-256 of the rank file's bytes, then each special token as "name id\n" in name order.
+        var sha256: String
+        var tiktokenSHA256: String
+        var specialTokens: [String: UInt32]
+        var ranks: Int
+        var idUpperBound: Int
+        enum CodingKeys: String, CodingKey {
+            case format, sha256
+            case tiktokenSHA256 = "tiktoken_sha256"
+            case specialTokens = "special_tokens"
+            case ranks
+            case idUpperBound = "id_upper_bound"
+        }
+    }
+
+    /// The rank file and identity of `encoder`.
+    static func identity(of encoder: BPEEncoder) -> (tiktoken: [UInt8], record: TokenizerRecord) {
+        let tiktoken = Manifest.tiktokenFile(encoder.vocabulary)
+        var hasher = SHA256Hasher()
+        hasher.update(tiktoken)
+        for (name, id) in encoder.specialTokens.sorted(by: { $0.key < $1.key }) {
+            hasher.update(Array("\(name) \(id)\n".utf8))
+        }
+        return (
+            tiktoken,
+            TokenizerRecord(
+                sha256: hasher.finalizeHex(), tiktokenSHA256: SHA256Hasher.hex(tiktoken),
+                specialTokens: encoder.specialTokens, ranks: encoder.vocabulary.count,
+                idUpperBound: encoder.idUpperBound)
+        )
+    }
+
+    /// Writes the run's tokenizer for its workers (`OUT/_work/tokenizer.*`).
+    static func recordTokenizer(_ encoder: BPEEncoder, layout: OutputLayout) throws -> TokenizerRecord {
+        let (tiktoken, record) = identity(of: encoder)
+        try AtomicFileWriter.write(tiktoken, to: layout.workTokenizer)
+        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.workTokenizerRecord)
+        return record
+    }
+
+    /// The tokenizer the run recorded, if its files are intact.
+    static func recordedTokenizer(layout: OutputLayout) -> (encoder: BPEEncoder, sha256: String)? {
+        guard let record = try? StableJSON.decode(TokenizerRecord.self, from: layout.workTokenizerRecord),
+            (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256,
+            let vocabulary = try? Vocabulary.load(tiktokenFile: layout.workTokenizer),
+            let encoder = try? BPEEncoder(vocabulary: vocabulary, specialTokens: record.specialTokens)
+        else { return nil }
+        return (encoder, record.sha256)
     }
 
     /// Little-endian ids, 2 or 4 bytes each, into a reused buffer.

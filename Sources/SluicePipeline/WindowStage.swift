@@ -225,15 +225,24 @@ public enum WindowStage {
     }
 
     /// The record of a finished shard, if it was made from this window record and still matches.
-    public static func completedShard(_ shard: Int, window: Sidecar, layout: OutputLayout)
+    /// - Parameter hashing: re-hash the shard (what a task does before skipping itself); without
+    ///   it only the record and the file's size are checked — for the coordinator, right after
+    ///   the shard's own task wrote or checked it.
+    public static func completedShard(_ shard: Int, window: Sidecar, layout: OutputLayout, hashing: Bool = true)
         -> MaterializeStage.ShardRecord?
     {
         guard let completion = try? StableJSON.decode(ShardCompletion.self, from: layout.shardRecord(shard)),
-            completion.source == window.digest,
-            Completion.fileMatches(
-                layout.root + "/" + completion.shard.file, bytes: completion.shard.fileBytes,
-                sha256: completion.shard.sha256)
+            completion.source == window.digest
         else { return nil }
+        let path = layout.root + "/" + completion.shard.file
+        if hashing {
+            guard Completion.fileMatches(path, bytes: completion.shard.fileBytes, sha256: completion.shard.sha256)
+            else { return nil }
+        } else {
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                (attributes[.size] as? NSNumber)?.intValue == completion.shard.fileBytes
+            else { return nil }
+        }
         return completion.shard
     }
 

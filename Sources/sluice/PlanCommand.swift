@@ -49,14 +49,15 @@ struct Worker: ParsableCommand {
         abstract: "Run one task of a plan (what sluice run starts; also for cluster array jobs).",
         discussion: """
             Writes exactly the files sluice run writes for that task, and skips it if its outputs
-            already match their completion record. Stages, in order: ingest and tokenize (--part
-            is the part number of sluice plan), window (no --part; after every tokenize task),
+            already match their completion record. Stages, in order: tokenizer (no --part; the
+            vocabulary as a rank file for the tokenize tasks), ingest and tokenize (--part is the
+            part number of sluice plan), window (no --part; after every tokenize task),
             materialize (--part is the shard number, from OUT/_work/window.json). For example, a
             Slurm array over the ingest parts:
               sluice worker ingest pipeline.json --out OUT --part $SLURM_ARRAY_TASK_ID
             """)
 
-    @Argument(help: "The stage: ingest, tokenize, window or materialize.")
+    @Argument(help: "The stage: tokenizer, ingest, tokenize, window or materialize.")
     var stage: String
 
     @Argument(help: "The pipeline config (JSON, format 1).")

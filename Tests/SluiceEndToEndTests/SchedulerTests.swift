@@ -1,5 +1,6 @@
 import Foundation
 import SluiceIO
+import SluiceIngest
 import SluiceTestSupport
 import Testing
 
@@ -260,8 +261,9 @@ struct SchedulerTests {
         #expect(try SluiceBinary.run(["run", config, "--out", reference]).status == 0)
         let mountPoint = directory.path("small")
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        // A 200 KiB tmpfs: the docs and tokens fit, the tables (50257 × 8 float32 = 1.6 MB) do not.
-        guard (try Shell.run("mount -t tmpfs -o size=200k sluice-test '\(mountPoint)'")).status == 0 else {
+        // A 1 MiB tmpfs: the rank file, docs and tokens fit; the tables (50257 × 8 float32 =
+        // 1.6 MB) do not.
+        guard (try Shell.run("mount -t tmpfs -o size=1m sluice-test '\(mountPoint)'")).status == 0 else {
             print("note: cannot mount a tmpfs here (not root?); the full-disk test did not run")
             return
         }
@@ -279,5 +281,43 @@ struct SchedulerTests {
         let resumed = try SluiceBinary.run(["run", config, "--out", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try outputFiles(out) == (try outputFiles(reference)))
+    }
+
+    @Test("a JSONL file larger than part_bytes becomes several tasks; the documents are the same as one task's")
+    func largeJSONLIsSliced() throws {
+        let directory = try TemporaryDirectory()
+        var text = ""
+        for index in 0..<200 { text += "{\"text\": \"record number \(index) of a large file\"}\n" }
+        text += "{broken\n"
+        _ = try directory.write("corpus/big.jsonl", text)
+        _ = try directory.write("corpus/small.txt", "a small text\n")
+        func documents(partBytes: Int) throws -> (documents: [[UInt8]], parts: Int, report: String) {
+            let out = directory.path("out-\(partBytes)")
+            let config = try writeConfig(
+                directory, name: "p\(partBytes).json",
+                "{\"inputs\": [\"corpus\"], \"ingest\": {\"part_bytes\": \(partBytes)}}")
+            let result = try SluiceBinary.run(["run", config, "--out", out])
+            #expect(result.status == 0, "\(result.stderr)")
+            var all: [[UInt8]] = []
+            var part = 0
+            while FileManager.default.fileExists(atPath: out + "/docs/part-\(String(format: "%05d", part)).lz4") {
+                let reader = try DocsPart.Reader(path: out + "/docs/part-\(String(format: "%05d", part)).lz4")
+                while let document = try reader.next() { all.append(document) }
+                part += 1
+            }
+            return (all, part, try String(contentsOfFile: out + "/report.json", encoding: .utf8))
+        }
+        let whole = try documents(partBytes: 1 << 20)
+        let sliced = try documents(partBytes: 1000)
+        #expect(whole.parts == 1)
+        #expect(sliced.parts >= 8)
+        #expect(sliced.documents == whole.documents)
+        #expect(sliced.documents.count == 201)
+        for report in [whole.report, sliced.report] {
+            #expect(report.contains("\"input_files\" : 2"))
+            #expect(report.contains("\"malformed_jsonl\""))
+        }
+        let plan = try SluiceBinary.run(["plan", directory.path("p1000.json"), "--json"])
+        #expect(plan.stdoutText.contains("big.jsonl#bytes=1000-2000"), "\(plan.stdoutText)")
     }
 }

@@ -142,3 +142,49 @@ struct PlainAndJSONLTests {
         #expect(report.problems.first?.message.contains("Permission denied") == true)
     }
 }
+
+@Suite("Ingest: JSONL byte-range slices")
+struct JSONLSliceTests {
+    @Test("cut anywhere, the slices of a JSONL file give exactly the whole file's documents and problems")
+    func slicesEqualWhole() throws {
+        let directory = try TemporaryDirectory()
+        var text = ""
+        for index in 0..<40 {
+            switch index % 9 {
+            case 3: text += "not json \(index)\n"
+            case 5: text += "\n"
+            case 7: text += "{\"text\": \"crlf record \(index)\"}\r\n"
+            default: text += "{\"text\": \"record \(index) — \(String(repeating: "é", count: index % 4))\"}\n"
+            }
+        }
+        text += "{\"text\": \"last line without a newline\"}"
+        let path = try directory.write("big.jsonl", text)
+        let size = text.utf8.count
+        let whole = try ingest([path])
+        let badLines = text.split(separator: "\n").filter { $0.hasPrefix("not json") }.count
+        #expect(badLines == 5 && whole.report.skipped["malformed_jsonl"]?.count == badLines)
+        // Every slice width from 1 byte to past the file, every start: same documents in order.
+        for width in [1, 2, 3, 7, 16, 33, 64, 100, 257, size, size + 5] {
+            let collected = Collected()
+            let reader = IngestReader(settings: IngestSettings()) { collected.documents.append($0) }
+            for start in stride(from: 0, to: size, by: width) {
+                try reader.read(
+                    InputFile(
+                        path: path, name: "big.jsonl", byteCount: size, byteRange: start..<min(start + width, size)))
+            }
+            #expect(
+                collected.documents.map { String(decoding: $0, as: UTF8.self) } == whole.documents, "width \(width)")
+            #expect(reader.report.inputFiles == 1 && reader.report.inputBytes == size, "width \(width)")
+            #expect(reader.report.skipped["malformed_jsonl"]?.count == badLines, "width \(width)")
+            // Problems in a slice name the line's byte offset in the file.
+            let offsets = reader.report.problems.compactMap(\.offset)
+            let expected = text.utf8.split(separator: 0x0A, omittingEmptySubsequences: false).reduce(
+                into: (offsets: [Int](), position: 0)
+            ) { state, line in
+                if line.starts(with: Array("not json".utf8)) { state.offsets.append(state.position) }
+                state.position += line.count + 1
+            }.offsets
+            #expect(offsets == expected, "width \(width)")
+        }
+    }
+}
