@@ -7,15 +7,18 @@ struct Sluice: ParsableCommand {
         commandName: "sluice",
         abstract: "Turn raw text corpora into training-ready token streams for language models.",
         discussion: """
-            Stages: ingest (files, directories, JSONL, tar/zip/7z/… archives → documents) and
-            tokenize (GPT-2 byte-level BPE, exactly tiktoken's ids). See README.md and docs/.
+            Stages: ingest (files, directories, JSONL, tar/zip/7z/… archives → documents),
+            tokenize (GPT-2 byte-level BPE, exactly tiktoken's ids), window (GPTDatasetV1 windows
+            and batches), materialize (token + position embeddings, bit-exact with PyTorch, in
+            LZ4-compressed safetensors shards). sluice run runs them as worker processes.
+            train-bpe learns a vocabulary with HF tokenizers' merges. See README.md and docs/.
 
             Exit status: 0 success; 1 failure (one paragraph on stderr says what and where);
             64 bad command line; 3 finished, but --strict and some input was skipped.
             """,
         subcommands: [
-            Run.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self, Config.self,
-            Worker.self,
+            Run.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self, TrainBPE.self,
+            Config.self, Worker.self,
         ]
     )
 }
