@@ -18,8 +18,9 @@ public enum ConfigSchema {
     }
 
     static let crossFieldRules = """
-        Also checked by sluice, not expressible here: tokenizer.document_separator must be a key of \
-        tokenizer.special_tokens; special token ids must be distinct; window needs tokenizer; embedding needs \
+        Also checked by sluice, not expressible here: tokenizer needs exactly one of vocab and train; with train, \
+        the special token ids are the last vocab_size ids, and merges is not allowed; \
+        tokenizer.document_separator must be a key of tokenizer.special_tokens; special token ids must be distinct; window needs tokenizer; embedding needs \
         window; embedding.context_length must be at least window.max_length; init "pretrained" needs embedding.pretrained.
         """
 

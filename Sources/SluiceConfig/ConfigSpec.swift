@@ -72,10 +72,20 @@ public enum ConfigSpec {
             "Inputs are grouped into ingest tasks of about this many input bytes; each writes one docs part."),
     ]
 
+    public static let train: [ConfigField] = [
+        ConfigField(
+            "vocab_size", .integer(minimum: 257, maximum: 1 << 31), default: nil,
+            "Tokens to learn, the 256 bytes and the special tokens included (HF BpeTrainer's vocab_size)."),
+        ConfigField(
+            "min_frequency", .integer(minimum: 0, maximum: maxInt), default: .integer(0),
+            "Pairs seen fewer times are never merged."),
+    ]
+
     public static let tokenizer: [ConfigField] = [
         ConfigField(
-            "vocab", .string, default: nil,
-            "A tiktoken rank file, or GPT-2's encoder.json when `merges` is given. Relative to the config file."),
+            "vocab", .nullable(.string), default: .null,
+            "A tiktoken rank file, or GPT-2's encoder.json when `merges` is given. Relative to the config file. Exactly one of vocab and train."
+        ),
         ConfigField(
             "merges", .nullable(.string), default: .null,
             "GPT-2's vocab.bpe, to load `vocab` as encoder.json + vocab.bpe."),
@@ -86,6 +96,10 @@ public enum ConfigSpec {
         ConfigField(
             "document_separator", .nullable(.string), default: .string(Array("<|endoftext|>".utf8)),
             "The special token put between documents, or null for none."),
+        ConfigField(
+            "train", .nullable(.object(train)), default: .null,
+            "Learn the vocabulary from this run's documents (byte-level BPE, HF tokenizers' merges) instead of loading one."
+        ),
     ]
 
     public static let window: [ConfigField] = [

@@ -24,10 +24,23 @@ public struct IngestSettings: Sendable, Equatable {
 
 /// The `tokenizer` section, paths already resolved against the config's directory.
 public struct TokenizerSettings: Sendable, Equatable {
+    /// Empty when the vocabulary is trained.
     public var vocab: String
     public var merges: String?
     public var specialTokens: [String: UInt32]
     public var documentSeparator: String?
+    public var train: TrainSettings?
+
+    /// `tokenizer.train`: learn the vocabulary from the run's documents.
+    public struct TrainSettings: Sendable, Equatable {
+        public var vocabSize: Int
+        public var minFrequency: Int
+
+        /// Special token names in id order (what the trainer numbers after the ranks).
+        public func specialTokenOrder(_ specialTokens: [String: UInt32]) -> [String] {
+            specialTokens.sorted { $0.value != $1.value ? $0.value < $1.value : $0.key < $1.key }.map(\.key)
+        }
+    }
 }
 
 /// The `window` section.
@@ -166,11 +179,18 @@ public struct Configuration: Sendable {
             for member in section["special_tokens"]?.members ?? [] {
                 if let id = Self.int(member.value) { special[member.key] = UInt32(id) }
             }
+            var train: TokenizerSettings.TrainSettings?
+            if let trainSection = section["train"], trainSection.members != nil {
+                train = TokenizerSettings.TrainSettings(
+                    vocabSize: trainSection["vocab_size"].flatMap(Self.int) ?? 0,
+                    minFrequency: trainSection["min_frequency"].flatMap(Self.int) ?? 0)
+            }
             tokenizer = TokenizerSettings(
                 vocab: section["vocab"]?.string ?? "",
                 merges: section["merges"]?.string,
                 specialTokens: special,
-                documentSeparator: section["document_separator"]?.string)
+                documentSeparator: section["document_separator"]?.string,
+                train: train)
         }
         if let section = node["window"], section.members != nil {
             let shuffle: WindowSettings.Shuffle
@@ -223,6 +243,29 @@ public struct Configuration: Sendable {
             issues.append(ConfigIssue(path: path, line: node?.line, column: node?.column, message: message))
         }
         if let tokenizer {
+            if tokenizer.vocab.isEmpty == (tokenizer.train == nil) {
+                issue(
+                    "tokenizer",
+                    tokenizer.train == nil
+                        ? "give \"vocab\" (a rank file or encoder.json) or \"train\" (learn one from the documents)"
+                        : "give either \"vocab\" or \"train\", not both")
+            }
+            if let train = tokenizer.train {
+                // Trained special tokens take the ids after the learned ranks, in id order.
+                let names = train.specialTokenOrder(tokenizer.specialTokens)
+                let first = train.vocabSize - names.count
+                let expected = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, UInt32(first + $0)) })
+                if expected != tokenizer.specialTokens {
+                    let wanted = names.enumerated().map { "\"\($1)\": \(first + $0)" }.joined(separator: ", ")
+                    issue(
+                        "tokenizer.special_tokens",
+                        "with \"train\", special tokens take the ids after the \(first) learned ranks; write {\(wanted)}"
+                    )
+                }
+                if tokenizer.merges != nil {
+                    issue("tokenizer.merges", "\"merges\" goes with \"vocab\", not \"train\"")
+                }
+            }
             if let separator = tokenizer.documentSeparator, tokenizer.specialTokens[separator] == nil {
                 issue(
                     "tokenizer.document_separator",

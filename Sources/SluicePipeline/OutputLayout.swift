@@ -20,6 +20,9 @@ public struct OutputLayout: Sendable {
     /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.
     public var workTokenizer: String { workDirectory + "/tokenizer.tiktoken" }
     public var workTokenizerRecord: String { workDirectory + "/tokenizer.json" }
+    public var wordCountsDirectory: String { workDirectory + "/wordcounts" }
+    public func wordCounts(_ part: Int) -> String { wordCountsDirectory + "/" + Plan.partName(part) + ".counts" }
+    public func wordCountsSidecar(_ part: Int) -> String { wordCountsDirectory + "/" + Plan.partName(part) + ".json" }
     /// The window task's completion record.
     public var windowSidecar: String { workDirectory + "/window.json" }
     /// The global token stream as flat little-endian ids.

@@ -136,11 +136,16 @@ public struct PipelineRunner {
         }
         var tasks: [ExecutorTask] = []
         if tokenize {
-            // The vocabulary, once, as a tiktoken rank file every tokenize task loads quickly.
+            // The vocabulary, once, as a tiktoken rank file every tokenize task loads quickly
+            // (learned from the count tasks' word counts with tokenizer.train).
+            let train = configuration.tokenizer?.train != nil
             tasks.append(
                 ExecutorTask(
-                    id: "tokenizer", stage: "tokenizer", arguments: workerArguments("tokenizer", part: nil), needs: [],
-                    inputs: "reads \(configuration.tokenizer?.vocab ?? "the vocabulary")"))
+                    id: "tokenizer", stage: "tokenizer", arguments: workerArguments("tokenizer", part: nil),
+                    needs: train ? plan.ingest.map { "count/\(Plan.partName($0.part))" } : [],
+                    inputs: train
+                        ? "learns from _work/wordcounts/"
+                        : "reads \(configuration.tokenizer?.vocab ?? "the vocabulary")"))
         }
         for task in plan.ingest {
             let name = Plan.partName(task.part)
@@ -151,6 +156,13 @@ public struct PipelineRunner {
                     id: "ingest/\(name)", stage: "ingest", arguments: workerArguments("ingest", part: task.part),
                     needs: [],
                     inputs: "reads \(inputs)", weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
+            if plan.train {
+                tasks.append(
+                    ExecutorTask(
+                        id: "count/\(name)", stage: "count", arguments: workerArguments("count", part: task.part),
+                        needs: ["ingest/\(name)"], inputs: "reads docs/\(name).lz4",
+                        weight: task.inputs.reduce(0) { $0 + $1.byteCount }))
+            }
             if tokenize {
                 tasks.append(
                     ExecutorTask(
@@ -291,8 +303,50 @@ public struct PipelineRunner {
         }
         try prepareOutputDirectory()
         switch stage {
+        case "count":
+            let part = try requirePart()
+            let task = try ingestTask(part, try Plan.forTasks(configuration: configuration, layout: layout))
+            guard let source = IngestStage.completed(task, layout: layout) else {
+                throw PipelineError(
+                    "count \(Plan.partName(part)) needs ingest \(Plan.partName(part)) first (its docs part is missing or does not match its sidecar)"
+                )
+            }
+            if let done = TrainStage.completedCount(part: part, source: source, layout: layout) {
+                return events.done(
+                    "count \(Plan.partName(part)): already done, \(done.words) distinct words", skipped: true,
+                    counters: ["bytes": source.documentBytes])
+            }
+            let sidecar = try TrainStage.count(part: part, source: source, layout: layout)
+            events.done(
+                "count \(Plan.partName(part)): \(sidecar.words) distinct words", skipped: false,
+                counters: ["bytes": source.documentBytes])
         case "tokenizer":
             let settings = try requireTokenizer()
+            if let train = settings.train {
+                let plan = try Plan.forTasks(configuration: configuration, layout: layout)
+                let counts = try plan.ingest.map { task in
+                    do {
+                        return try StableJSON.decode(
+                            TrainStage.CountSidecar.self, from: layout.wordCountsSidecar(task.part))
+                    } catch {
+                        throw PipelineError(
+                            "training needs every count task first; \(layout.wordCountsSidecar(task.part)) is missing or unreadable"
+                        )
+                    }
+                }
+                let names = train.specialTokenOrder(settings.specialTokens)
+                let digest = TrainStage.digest(counts: counts, settings: train, specials: names)
+                if let record = TokenizeStage.intactTokenizerRecord(layout: layout), record.trainedFrom == digest {
+                    return events.done(
+                        "tokenizer: already trained, \(record.ranks) ranks", skipped: true)
+                }
+                let encoder = try TrainStage.train(
+                    counts: counts, settings: train, specialTokens: settings.specialTokens, layout: layout)
+                let record = try TokenizeStage.recordTokenizer(encoder, layout: layout, trainedFrom: digest)
+                return events.done(
+                    "tokenizer: trained \(record.ranks) ranks (\(record.ranks - 256) merges) from \(counts.reduce(0) { $0 + $1.words }) part-distinct words",
+                    skipped: false)
+            }
             let encoder = try loadEncoder(settings)
             if let name = settings.documentSeparator, encoder.specialTokens[name] == nil {
                 throw PipelineError(
@@ -391,13 +445,19 @@ public struct PipelineRunner {
                 skipped: false, counters: ["bytes": made.contentBytes])
         default:
             throw PipelineError(
-                "unknown stage \"\(stage)\"; workers run tokenizer, ingest, tokenize, window or materialize tasks")
+                "unknown stage \"\(stage)\"; workers run ingest, count, tokenizer, tokenize, window or materialize tasks"
+            )
         }
     }
 
     /// The run's recorded tokenizer (fast to load), or the config's when a worker runs on its own.
     private func workerEncoder(_ settings: TokenizerSettings) throws -> (BPEEncoder, String) {
         if let recorded = TokenizeStage.recordedTokenizer(layout: layout) { return recorded }
+        if settings.train != nil {
+            throw PipelineError(
+                "the vocabulary is trained by the tokenizer task, which has not run (or its output is damaged): run sluice worker tokenizer first"
+            )
+        }
         let encoder = try loadEncoder(settings)
         return (encoder, TokenizeStage.identity(of: encoder).record.sha256)
     }

@@ -19,7 +19,10 @@ extension Plan {
                             "outputs",
                             JSONNode(.array([string("_work/tokenizer.tiktoken"), string("_work/tokenizer.json")]))
                         ),
-                        ("needs", JSONNode(.array([]))),
+                        (
+                            "needs",
+                            JSONNode(.array(train ? ingest.map { string("count/\(Plan.partName($0.part))") } : []))
+                        ),
                     ])))
         }
         for task in ingest {
@@ -39,6 +42,24 @@ extension Plan {
                         ("outputs", JSONNode(.array([string("docs/\(name).lz4"), string("docs/\(name).json")]))),
                         ("needs", JSONNode(.array([]))),
                     ])))
+            if train {
+                tasks.append(
+                    JSONNode(
+                        .object([
+                            ("id", string("count/\(name)")),
+                            ("stage", string("count")),
+                            ("part", JSONNode(.integer(Int64(task.part)))),
+                            (
+                                "outputs",
+                                JSONNode(
+                                    .array([
+                                        string("_work/wordcounts/\(name).counts"),
+                                        string("_work/wordcounts/\(name).json"),
+                                    ]))
+                            ),
+                            ("needs", JSONNode(.array([string("ingest/\(name)")]))),
+                        ])))
+            }
             if tokenize {
                 tasks.append(
                     JSONNode(

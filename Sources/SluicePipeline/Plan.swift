@@ -14,6 +14,8 @@ public struct Plan: Sendable {
     public var ingest: [IngestTask]
     /// Whether a tokenize task follows each ingest part.
     public var tokenize: Bool
+    /// Whether the vocabulary is learned: a count task per part, before the tokenizer task.
+    public var train: Bool
 
     /// The input files, expanded and sorted, that the tasks were cut from.
     public var files: [InputFile]
@@ -34,6 +36,7 @@ public struct Plan: Sendable {
         self.files = files
         ingest = Self.group(files, partBytes: configuration.ingest.partBytes)
         tokenize = configuration.tokenizer != nil
+        train = configuration.tokenizer?.train != nil
     }
 
     /// The input list a run recorded in `_work/inputs.json`, so that every task of the run

@@ -112,12 +112,15 @@ public enum TokenizeStage {
         var specialTokens: [String: UInt32]
         var ranks: Int
         var idUpperBound: Int
+        /// For a trained vocabulary: the digest of the word counts and settings it was learned from.
+        var trainedFrom: String?
         enum CodingKeys: String, CodingKey {
             case format, sha256
             case tiktokenSHA256 = "tiktoken_sha256"
             case specialTokens = "special_tokens"
             case ranks
             case idUpperBound = "id_upper_bound"
+            case trainedFrom = "trained_from"
         }
     }
 
@@ -139,14 +142,25 @@ public enum TokenizeStage {
     }
 
     /// Writes the run's tokenizer for its workers (`OUT/_work/tokenizer.*`).
-    static func recordTokenizer(_ encoder: BPEEncoder, layout: OutputLayout) throws -> TokenizerRecord {
-        let (tiktoken, record) = identity(of: encoder)
+    static func recordTokenizer(_ encoder: BPEEncoder, layout: OutputLayout, trainedFrom: String? = nil) throws
+        -> TokenizerRecord
+    {
+        var (tiktoken, record) = identity(of: encoder)
+        record.trainedFrom = trainedFrom
         try AtomicFileWriter.write(tiktoken, to: layout.workTokenizer)
         try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.workTokenizerRecord)
         return record
     }
 
     /// The tokenizer the run recorded, if its files are intact.
+    /// The record of the run's tokenizer, if its rank file is intact.
+    static func intactTokenizerRecord(layout: OutputLayout) -> TokenizerRecord? {
+        guard let record = try? StableJSON.decode(TokenizerRecord.self, from: layout.workTokenizerRecord),
+            (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256
+        else { return nil }
+        return record
+    }
+
     static func recordedTokenizer(layout: OutputLayout) -> (encoder: BPEEncoder, sha256: String)? {
         guard let record = try? StableJSON.decode(TokenizerRecord.self, from: layout.workTokenizerRecord),
             (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256,

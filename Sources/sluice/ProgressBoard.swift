@@ -29,7 +29,7 @@ final class ProgressBoard: @unchecked Sendable {
     }
 
     private let mode: Mode
-    private let order = ["ingest", "tokenize", "window", "materialize"]
+    private let order = ["ingest", "count", "tokenizer", "tokenize", "window", "materialize"]
     private var stages: [String: Stage] = [:]
     private var drawnLines = 0
     private var lastJSONProgress = 0.0

@@ -124,7 +124,7 @@ struct Run: ParsableCommand {
             )
         }
         if let timing = summary.timing {
-            let stages = ["ingest", "tokenize", "window", "materialize"].compactMap { name in
+            let stages = ["ingest", "count", "tokenizer", "tokenize", "window", "materialize"].compactMap { name in
                 timing.stages[name].map { name + String(format: " %.1f s", $0.wallSeconds) }
             }
             lines.append(
