@@ -25,10 +25,14 @@ REJECTED_BY_BOTH = [
     {"inputs": ["a"], "inptus": []},
     {"inputs": ["a"], "format": 2},
     {"inputs": ["a"], "tokenizer": {"vocab": "v", "special_tokens": {"<|x|>": -1}}},
-    {"inputs": ["a"], "tokenizer": {}},
+    {"inputs": ["a"], "tokenizer": {"train": {}}},
+    {"inputs": ["a"], "tokenizer": {"train": {"vocab_size": 100}, "special_tokens": {}}},
 ]
 
 CROSS_KEY_ONLY = [
+    {"inputs": ["a"], "tokenizer": {}},
+    {"inputs": ["a"], "tokenizer": {"vocab": "v", "train": {"vocab_size": 1000}}},
+    {"inputs": ["a"], "tokenizer": {"train": {"vocab_size": 1000}}},
     {"inputs": ["a"], "tokenizer": {"vocab": "v", "document_separator": "<|sep|>"}},
     {"inputs": ["a"], "window": {}},
     {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"max_length": 8}, "embedding": {"context_length": 4}},
