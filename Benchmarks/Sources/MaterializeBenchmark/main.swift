@@ -30,6 +30,7 @@ for file in try FileManager.default.contentsOfDirectory(atPath: arguments[2]).fi
     if ids.count >= tokenTarget { break }
 }
 ids = Array(ids.prefix(tokenTarget))
+let streamIDs = ids
 let maxLength = 256
 let window = WindowSettings(
     maxLength: maxLength, stride: maxLength, batchSize: 8, shuffle: .none, seed: 123, dropLast: true,
@@ -59,7 +60,7 @@ for _ in 0..<3 {
             do {
                 let record = try MaterializeStage.run(
                     shard: shard, firstBatch: range.lowerBound, batchCount: range.count,
-                    sampleStarts: plan.sampleStarts(ofBatches: range), maxLength: maxLength, tokens: ids,
+                    sampleStarts: plan.sampleStarts(ofBatches: range), maxLength: maxLength, tokens: streamIDs,
                     tables: tables, layout: layout)
                 counter.add(record.contentBytes)
             } catch {
