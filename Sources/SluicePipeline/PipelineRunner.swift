@@ -109,14 +109,10 @@ public struct PipelineRunner {
     public func run() throws -> Summary {
         let clock = DispatchTime.now().uptimeNanoseconds
         try prepareOutputDirectory()
-        var swept = 0
-        for directory in [
-            layout.root, layout.workDirectory, layout.docsDirectory, layout.tokensDirectory, layout.shardsDirectory,
-            layout.tablesDirectory, layout.shardRecordsDirectory,
-        ] {
-            swept += AtomicFileWriter.removeStaleTemporaryFiles(in: directory)
-        }
+        let swept = sweepTemporaryFiles()
         if swept > 0 { log("removed \(swept) temporary file(s) left by an interrupted run") }
+        // Workers killed during this run (then retried) leave theirs too: sweep when it ends.
+        defer { _ = sweepTemporaryFiles() }
         let plan = try Plan(configuration: configuration)
         try plan.record(configuration: configuration, layout: layout)
         let tokenize = configuration.tokenizer != nil
@@ -248,6 +244,14 @@ public struct PipelineRunner {
             wall: Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9)
         try AtomicFileWriter.write(try StableJSON.encode(summary), to: layout.report)
         return summary
+    }
+
+    /// Removes the hidden temporary files of writers whose process is gone.
+    private func sweepTemporaryFiles() -> Int {
+        [
+            layout.root, layout.workDirectory, layout.docsDirectory, layout.tokensDirectory, layout.shardsDirectory,
+            layout.tablesDirectory, layout.shardRecordsDirectory, layout.wordCountsDirectory,
+        ].reduce(0) { $0 + AtomicFileWriter.removeStaleTemporaryFiles(in: $1) }
     }
 
     private func runExecutor(_ executor: LocalExecutor, _ tasks: [ExecutorTask]) throws -> [String: TaskOutcome] {
