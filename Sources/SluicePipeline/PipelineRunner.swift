@@ -118,7 +118,7 @@ public struct PipelineRunner {
         let tokenize = configuration.tokenizer != nil
         let window = configuration.window != nil && configuration.tokenizer != nil
         try AtomicFileWriter.write(
-            Array((plan.graph(window: window).serialized() + "\n").utf8), to: layout.workDirectory + "/plan.json")
+            plan.graph(window: window).serializedBytes() + [0x0A], to: layout.workDirectory + "/plan.json")
         let workers = workerCount
         log(
             "plan: \(plan.ingest.count) ingest task(s) over \(plan.ingest.reduce(0) { $0 + $1.inputs.count }) input file(s), \(workers) worker(s) → \(layout.root)"
@@ -208,8 +208,7 @@ public struct PipelineRunner {
                         weight: span.batchCount)
                 }
                 try AtomicFileWriter.write(
-                    Array(
-                        (plan.graph(window: true, shards: record.shards.map { $0.shard }).serialized() + "\n").utf8),
+                    plan.graph(window: true, shards: record.shards.map { $0.shard }).serializedBytes() + [0x0A],
                     to: layout.workDirectory + "/plan.json")
                 // The same executor: it knows the window task is done.
                 outcomes = try runExecutor(executor, shardTasks)
@@ -232,7 +231,7 @@ public struct PipelineRunner {
                 let manifest = Manifest.build(
                     configuration: configuration, tokenizer: tokenizer, separator: separator,
                     documents: report.documents, windowRecord: record, shards: shards)
-                try AtomicFileWriter.write(Array((manifest.serialized() + "\n").utf8), to: layout.manifest)
+                try AtomicFileWriter.write(manifest.serializedBytes() + [0x0A], to: layout.manifest)
                 summary.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
                 summary.windows = record.windows
                 summary.batches = record.batches

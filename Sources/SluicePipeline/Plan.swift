@@ -86,7 +86,7 @@ public struct Plan: Sendable {
                 ),
                 ("format", string("sluice.inputs.v1")),
             ]))
-        try AtomicFileWriter.write(Array((node.serialized(pretty: false) + "\n").utf8), to: layout.recordedInputs)
+        try AtomicFileWriter.write(node.serializedBytes(pretty: false) + [0x0A], to: layout.recordedInputs)
     }
 
     /// Consecutive inputs until a group reaches `partBytes`; an input larger than that is a

@@ -49,7 +49,7 @@ public final class WorkerEvents {
     }
 
     private func emit(_ members: [(String, JSONNode)]) {
-        let line = Array((JSONNode(.object(members)).serialized(pretty: false) + "\n").utf8)
+        let line = JSONNode(.object(members)).serializedBytes(pretty: false) + [0x0A]
         line.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
             var offset = 0
