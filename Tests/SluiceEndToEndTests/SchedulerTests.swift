@@ -320,4 +320,38 @@ struct SchedulerTests {
         let plan = try SluiceBinary.run(["plan", directory.path("p1000.json"), "--json"])
         #expect(plan.stdoutText.contains("big.jsonl#bytes=1000-2000"), "\(plan.stdoutText)")
     }
+
+    @Test("--log json: one JSON object per line, a started and a finished event for every task, with CPU and RSS")
+    func jsonLog() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let result = try SluiceBinary.run(["run", config, "--out", directory.path("out"), "--log", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        var started: Set<String> = []
+        var finished: [String: JSONNode] = [:]
+        for line in result.stderr.split(separator: "\n") {
+            let event = try JSONNode.parse(Array(line.utf8))
+            let task = event["task"]?.string
+            switch event["event"]?.string {
+            case "started": started.insert(try #require(task))
+            case "finished": finished[try #require(task)] = event
+            case "log", "progress": break
+            default: Issue.record("unexpected event: \(line)")
+            }
+        }
+        let plan = try JSONNode.parse(
+            Array(try Data(contentsOf: URL(fileURLWithPath: directory.path("out") + "/_work/plan.json"))))
+        guard case .array(let tasks)? = plan["tasks"]?.value else {
+            Issue.record("no tasks in plan.json")
+            return
+        }
+        let ids = Set(tasks.compactMap { $0["id"]?.string })
+        #expect(ids.count >= 15)
+        #expect(started == ids)
+        #expect(Set(finished.keys) == ids)
+        for (task, event) in finished {
+            #expect(event["peak_rss_bytes"]?.integer ?? 0 > 1 << 20, "\(task)")
+            #expect(event["message"]?.string?.isEmpty == false, "\(task)")
+        }
+    }
 }
