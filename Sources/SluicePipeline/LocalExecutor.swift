@@ -353,7 +353,11 @@ public final class LocalExecutor: @unchecked Sendable {
         } else if failure == nil {
             let reason = exited ? "exited with status \(code)" : "was killed by signal \(signalNumber)"
             let tail = Self.tail(state.stderrTail)
-            if state.attempt <= retries {
+            if exited && code == Self.permanentFailureStatus {
+                fail(
+                    state.task,
+                    "failed; not retried, the same inputs would fail again" + (tail.isEmpty ? "" : ":\n" + tail))
+            } else if state.attempt <= retries {
                 onEvent(.retrying(state.task, attempt: state.attempt, reason: reason, stderrTail: tail))
                 pending.insert(state.task, at: 0)
             } else {
@@ -382,6 +386,11 @@ public final class LocalExecutor: @unchecked Sendable {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         return true
     }
+
+    /// A worker's exit status for failures that a retry cannot fix — bad input under
+    /// `on_bad_input: "fail"`, a vocabulary that does not load, too few pairs to train.
+    /// (I/O errors, crashes and signals are retried.)
+    public static let permanentFailureStatus: Int32 = 65
 
     /// The last lines of a worker's stderr, indented.
     static func tail(_ bytes: [UInt8]) -> String {

@@ -55,6 +55,9 @@ struct Worker: ParsableCommand {
             materialize (--part is the shard number, from OUT/_work/window.json). For example, a
             Slurm array over the ingest parts:
               sluice worker ingest pipeline.json --out OUT --part $SLURM_ARRAY_TASK_ID
+
+            Exit status: 0 done (or already done); 65 failed in a way a retry cannot fix (bad
+            input, config or vocabulary); 1 any other failure (I/O), which sluice run retries.
             """)
 
     @Argument(help: "The stage: tokenizer, ingest, tokenize, window or materialize.")
@@ -91,8 +94,12 @@ struct Worker: ParsableCommand {
             options.force = force && stage == "window"
             try PipelineRunner(configuration: configuration, options: options).runTask(
                 stage: stage, part: part, events: WorkerEvents(enabled: events))
+        } catch let error as IOError {
+            fail(error)  // exit 1: the executor retries (a disk may have room again, a file may come back)
         } catch {
-            fail(error)
+            // Bad input, config or vocabulary: the same inputs would fail again.
+            FileHandle.standardError.write(Data("sluice: \(error)\n".utf8))
+            Foundation.exit(LocalExecutor.permanentFailureStatus)
         }
     }
 }

@@ -315,7 +315,7 @@ struct WorkerTests {
         #expect(parts >= 4)
         let byWorkers = directory.path("workers")
         let early = try SluiceBinary.run(["worker", "tokenize", config, "--out", byWorkers, "--part", "0"])
-        #expect(early.status == 1)
+        #expect(early.status == 65)  // a retry cannot fix it: not retried by sluice run
         #expect(early.stderr.contains("needs ingest part-00000 first"))
         for stage in ["ingest", "tokenize"] {
             for part in (0..<parts).reversed() {

@@ -354,4 +354,18 @@ struct SchedulerTests {
             #expect(event["message"]?.string?.isEmpty == false, "\(task)")
         }
     }
+
+    @Test("a failure that a retry cannot fix (bad input under on_bad_input \"fail\") stops at once, naming the line")
+    func permanentFailureIsNotRetried() throws {
+        let directory = try TemporaryDirectory()
+        _ = try directory.write("corpus/a.jsonl", "{\"text\": \"fine\"}\nnot json\n")
+        let config = try writeConfig(
+            directory, "{\"inputs\": [\"corpus\"], \"ingest\": {\"on_bad_input\": \"fail\"}}")
+        let result = try SluiceBinary.run(["run", config, "--out", directory.path("out"), "--log", "text"])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("task ingest/part-00000"), "\(result.stderr)")
+        #expect(result.stderr.contains("not retried"), "\(result.stderr)")
+        #expect(result.stderr.contains("a.jsonl:2"), "\(result.stderr)")
+        #expect(!result.stderr.contains("retrying"), "\(result.stderr)")
+    }
 }
