@@ -10,7 +10,7 @@ The work, for both: read every file of CORPUS_DIR (path order, UTF-8 with invali
 replaced), GPT-2 BPE (tiktoken `encode_ordinary_batch`, 2 threads, for the reference) with
 <|endoftext|> between documents, windows of 256 tokens at stride 256 in batches of 8
 (drop_last), embeddings = token_table[ids] + position_table[t] as float16 (dim D), inputs and
-targets int32, one safetensors file per ~256 MiB shard in an LZ4 frame, SHA-256 of each
+targets int32, one safetensors file per ~128 MiB shard (the default) in an LZ4 frame, SHA-256 of each
 compressed shard. The reference takes its tables from Sluice's output (drawing them is the
 same few milliseconds for both), so its embeddings can be compared bit for bit.
 
@@ -37,7 +37,7 @@ from safetensors.numpy import load, save
 
 MAX_LENGTH = 256
 BATCH = 8
-SHARD_TARGET = 256 << 20
+SHARD_TARGET = 128 << 20
 
 
 def config_for(corpus: str, vocab: str, out: str, dim: int) -> dict:

@@ -162,8 +162,9 @@ public enum ConfigSpec {
 
     public static let shards: [ConfigField] = [
         ConfigField(
-            "target_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
-            "Approximate uncompressed size of one output shard (whole batches per shard).")
+            "target_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(134_217_728),
+            "Approximate uncompressed size of one output shard (whole batches per shard). One materialize task per shard: smaller shards spread the work more evenly over workers."
+        )
     ]
 
     public static let root: [ConfigField] = [

@@ -157,7 +157,7 @@ public struct Configuration: Sendable {
         output = node["output"]?.string ?? "out"
         workers = node["workers"].flatMap(Self.int)
         retries = node["retries"].flatMap(Self.int) ?? 2
-        shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 268_435_456
+        shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 134_217_728
 
         var ingest = IngestSettings()
         if let section = node["ingest"] {
