@@ -42,7 +42,7 @@ public enum InputResolver {
     ///   - patterns: paths or glob patterns, already resolved against `baseDirectory`.
     ///   - baseDirectory: names of files under it are given relative to it.
     public static func expand(_ patterns: [String], baseDirectory: String? = nil) throws(IngestError) -> [InputFile] {
-        var paths = Set<String>()
+        var sizes: [String: Int] = [:]  // each file stat'ed once, where it was found
         for pattern in patterns {
             let matches = try expandOne(pattern)
             guard !matches.isEmpty else {
@@ -51,12 +51,10 @@ public enum InputResolver {
                     "no input file here (not a file, a directory with files, or a matching pattern); check the path in \"inputs\""
                 )
             }
-            paths.formUnion(matches)
+            for (path, size) in matches { sizes[path] = size }
         }
         var files: [InputFile] = []
-        for path in paths {
-            var info = stat()
-            let size = stat(path, &info) == 0 ? Int(info.st_size) : 0
+        for (path, size) in sizes {
             var name = path
             if let base = baseDirectory.map({ $0.hasSuffix("/") ? $0 : $0 + "/" }), path.hasPrefix(base) {
                 name = String(path.dropFirst(base.count))
@@ -69,24 +67,25 @@ public enum InputResolver {
             .map(\.file)
     }
 
-    static func expandOne(_ pattern: String) throws(IngestError) -> [String] {
+    /// Files (with their sizes) that `pattern` names.
+    static func expandOne(_ pattern: String) throws(IngestError) -> [(path: String, size: Int)] {
         if pattern.contains(where: { "*?[".contains($0) }) {
-            var results: [String] = []
+            var results: [(path: String, size: Int)] = []
             for match in glob(pattern) { results.append(contentsOf: try expandOne(match)) }
             return results
         }
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: pattern, isDirectory: &isDirectory) else {
+        var info = stat()
+        guard stat(pattern, &info) == 0 else {
             throw IngestError(
                 .noInput, file: pattern,
                 "does not exist; check the path in \"inputs\" (relative paths start at the config file's directory)")
         }
-        guard isDirectory.boolValue else { return [pattern] }
+        guard info.st_mode & S_IFMT == S_IFDIR else { return [(pattern, Int(info.st_size))] }
         return walk(pattern)
     }
 
-    static func walk(_ directory: String) -> [String] {
-        var results: [String] = []
+    static func walk(_ directory: String) -> [(path: String, size: Int)] {
+        var results: [(path: String, size: Int)] = []
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         for entry in entries where !entry.hasPrefix(".") {
             let path = directory.hasSuffix("/") ? directory + entry : directory + "/" + entry
@@ -99,7 +98,7 @@ public enum InputResolver {
                 if lstat(path, &linkInfo) == 0 && linkInfo.st_mode & S_IFMT == S_IFDIR {
                     results.append(contentsOf: walk(path))
                 }
-            case S_IFREG: results.append(path)
+            case S_IFREG: results.append((path, Int(info.st_size)))
             default: continue
             }
         }
