@@ -1,6 +1,16 @@
 import Foundation
 
 extension Vocabulary {
+    /// The vocabulary as a tiktoken rank file (`base64(token bytes) rank` per line, in rank
+    /// order) — what `load(tiktokenFile:)` reads back.
+    public func tiktokenFile() -> [UInt8] {
+        var text = ""
+        for id in 0..<TokenID(count) {
+            text += Data(bytes(of: id) ?? []).base64EncodedString() + " \(id)\n"
+        }
+        return Array(text.utf8)
+    }
+
     /// Loads a tiktoken rank file: one `base64(token bytes) rank` per line, ranks `0 ..< n`.
     /// - Throws: `BPEError` naming the file and line of bad base64, a duplicate token or rank,
     ///   or the first missing rank.

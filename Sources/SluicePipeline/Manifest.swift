@@ -103,13 +103,4 @@ public enum Manifest {
                 ),
             ]))
     }
-
-    /// The vocabulary as a tiktoken rank file, so `OUT` decodes without the original files.
-    static func tiktokenFile(_ vocabulary: Vocabulary) -> [UInt8] {
-        var text = ""
-        for id in 0..<TokenID(vocabulary.count) {
-            text += Data(vocabulary.bytes(of: id) ?? []).base64EncodedString() + " \(id)\n"
-        }
-        return Array(text.utf8)
-    }
 }

@@ -126,7 +126,7 @@ public enum TokenizeStage {
 
     /// The rank file and identity of `encoder`.
     static func identity(of encoder: BPEEncoder) -> (tiktoken: [UInt8], record: TokenizerRecord) {
-        let tiktoken = Manifest.tiktokenFile(encoder.vocabulary)
+        let tiktoken = encoder.vocabulary.tiktokenFile()
         var hasher = SHA256Hasher()
         hasher.update(tiktoken)
         for (name, id) in encoder.specialTokens.sorted(by: { $0.key < $1.key }) {

@@ -116,11 +116,8 @@ struct TrainBPE: ParsableCommand {
 
         do {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            var rankFile = ""
-            for (rank, token) in result.ranks.enumerated() {
-                rankFile += Data(token).base64EncodedString() + " \(rank)\n"
-            }
-            try AtomicFileWriter.write(Array(rankFile.utf8), to: out + "/vocab.tiktoken")
+            let vocabulary = try Vocabulary(tokensByRank: result.ranks, source: "trained")
+            try AtomicFileWriter.write(vocabulary.tiktokenFile(), to: out + "/vocab.tiktoken")
             let specialIDs = result.specialTokenIDs(names: specialToken)
             try AtomicFileWriter.write(try StableJSON.encode(specialIDs), to: out + "/special_tokens.json")
             if hf {
