@@ -111,6 +111,11 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SluicePipelineTests",
+            dependencies: ["SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "SluiceEndToEndTests",
             dependencies: ["SluiceTestSupport", "SluiceIO", "SluiceIngest", "SluicePipeline"],
             swiftSettings: strictSettings

@@ -167,6 +167,11 @@ public enum ConfigSpec {
         )
     ]
 
+    /// Keys that say how a run is executed, never what it makes: they enter no task's identity
+    /// and not the manifest's config, so outputs made with any worker count, retry limit,
+    /// executor or output path are byte-identical.
+    public static let executionOnlyKeys: Set<String> = ["output", "workers", "retries"]
+
     public static let root: [ConfigField] = [
         ConfigField(
             "format", .integer(minimum: 1, maximum: 1), default: .integer(formatVersion),

@@ -85,6 +85,8 @@ public struct EmbeddingSettings: Sendable, Equatable {
 public struct Configuration: Sendable {
     /// The config file, as given.
     public var file: String
+    /// The bytes it was decoded from (what a run records for its workers).
+    public var text: [UInt8]
     /// Relative paths in the config resolve against this directory.
     public var baseDirectory: String
     public var inputs: [String]
@@ -100,6 +102,13 @@ public struct Configuration: Sendable {
     public var resolved: JSONNode
     /// SHA-256 of `resolved.serialized()`.
     public var resolvedSHA256: String
+    /// `resolved` without the execution-only keys (`ConfigSpec.executionOnlyKeys`): what the
+    /// output depends on, and what the manifest records.
+    public var outputDefining: JSONNode {
+        JSONNode(.object((resolved.members ?? []).filter { !ConfigSpec.executionOnlyKeys.contains($0.key) }))
+    }
+    /// SHA-256 of `outputDefining.serialized()`: the manifest's and the report's `config_sha256`.
+    public var outputDefiningSHA256: String
 
     /// Reads and validates a config file.
     /// - Throws: `ConfigError` listing every problem with its JSON path, line and column.
@@ -135,9 +144,11 @@ public struct Configuration: Sendable {
         let resolved = decoder.resolve(node, as: .object(ConfigSpec.root), path: "")
         guard decoder.issues.isEmpty else { throw ConfigError(file: file, issues: decoder.issues) }
         var configuration = Configuration(resolved: resolved, file: file, baseDirectory: baseDirectory)
+        configuration.text = bytes
         let crossIssues = configuration.crossFieldIssues(original: node)
         guard crossIssues.isEmpty else { throw ConfigError(file: file, issues: crossIssues) }
         configuration.resolvedSHA256 = SHA256Hasher.hex(Array(resolved.serialized().utf8))
+        configuration.outputDefiningSHA256 = SHA256Hasher.hex(Array(configuration.outputDefining.serialized().utf8))
         return configuration
     }
 
@@ -150,9 +161,11 @@ public struct Configuration: Sendable {
 
     private init(resolved node: JSONNode, file: String, baseDirectory: String) {
         self.file = file
+        self.text = []
         self.baseDirectory = baseDirectory
         self.resolved = node
         self.resolvedSHA256 = ""
+        self.outputDefiningSHA256 = ""
         inputs = node["inputs"].flatMap(Self.strings) ?? []
         output = node["output"]?.string ?? "out"
         workers = node["workers"].flatMap(Self.int)

@@ -19,11 +19,15 @@ public enum DocsPart {
         public var fileBytes: Int
         public var sha256: String
         public var report: IngestReport
+        /// Digest of everything that determines the part (the inputs and the ingest settings):
+        /// a rerun reuses the part only when it is unchanged.
+        public var identity: String
 
         public init(
             part: Int, inputs: [String], documents: Int, documentBytes: Int, fileBytes: Int, sha256: String,
-            report: IngestReport
+            report: IngestReport, identity: String
         ) {
+            self.identity = identity
             self.part = part
             self.inputs = inputs
             self.documents = documents
@@ -37,7 +41,7 @@ public enum DocsPart {
             case format, part, inputs, documents
             case documentBytes = "document_bytes"
             case fileBytes = "file_bytes"
-            case sha256, report
+            case sha256, report, identity
         }
     }
 

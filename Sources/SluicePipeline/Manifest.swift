@@ -13,7 +13,7 @@ public enum Manifest {
     static func int(_ value: Int) -> JSONNode { JSONNode(.integer(Int64(value))) }
 
     static func build(
-        configuration: Configuration, tokenizer: TokenizeStage.TokenizerRecord, separator: TokenID?,
+        configuration: Configuration, tokenizer: TokenizerStage.Record, separator: TokenID?,
         documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord]
     ) -> JSONNode {
         let window = configuration.window
@@ -48,8 +48,8 @@ public enum Manifest {
         return JSONNode(
             .object([
                 ("format", string(formatName)),
-                ("config_sha256", string(configuration.resolvedSHA256)),
-                ("config", configuration.resolved),
+                ("config_sha256", string(configuration.outputDefiningSHA256)),
+                ("config", configuration.outputDefining),
                 (
                     "tokenizer",
                     JSONNode(

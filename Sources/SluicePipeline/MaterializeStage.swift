@@ -1,3 +1,5 @@
+import Foundation
+import SluiceConfig
 import SluiceEmbedding
 import SluiceIO
 
@@ -36,7 +38,7 @@ public struct EmbeddingTables: Sendable {
 /// One output shard: whole batches, as one LZ4 frame holding a safetensors file with
 /// `inputs` and `targets` (int32 [windows, max_length]) and, with embeddings, `embeddings`
 /// ([windows, max_length, output_dim] in the configured dtype).
-public enum MaterializeStage {
+public enum MaterializeStage: StageRunner {
     public struct ShardRecord: Codable, Sendable, Equatable {
         public var shard: Int
         public var file: String
@@ -56,11 +58,6 @@ public enum MaterializeStage {
             case fileBytes = "file_bytes"
             case sha256
         }
-    }
-
-    public static func shardName(_ shard: Int) -> String {
-        let digits = String(shard)
-        return "shard-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits + ".safetensors.lz4"
     }
 
     /// Writes shard `shard`: batches starting at `firstBatch`, whose windows start at
@@ -89,10 +86,12 @@ public enum MaterializeStage {
         if let tables {
             guard length <= tables.contextLength else {
                 throw PipelineError(
+                    .config,
                     "window.max_length \(length) is longer than the position table (\(tables.contextLength) rows)")
             }
             if let bad = inputs.enumerated().first(where: { Int($0.element) >= tables.vocabSize || $0.element < 0 }) {
                 throw PipelineError(
+                    .config,
                     "token id \(bad.element) (shard \(shard), row \(bad.offset / length)) is outside the token table of \(tables.vocabSize) rows; set embedding.vocab_size to at least the tokenizer's id range"
                 )
             }
@@ -100,7 +99,7 @@ public enum MaterializeStage {
                 SafeTensors.Tensor(
                     name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
         }
-        let path = layout.shardsDirectory + "/" + shardName(shard)
+        let path = layout.shard(shard)
         let writer = try LZ4FrameWriter(path: path)
         try writer.write(SafeTensors.header(for: tensors))
         try writer.write(LittleEndian.bytes(of: inputs))
@@ -115,8 +114,119 @@ public enum MaterializeStage {
         }
         let (sha256, fileBytes) = try writer.finish()
         return ShardRecord(
-            shard: shard, file: "shards/" + shardName(shard), firstBatch: firstBatch, batchCount: batchCount,
+            shard: shard, file: OutputLayout.relative.shard(shard), firstBatch: firstBatch, batchCount: batchCount,
             windowCount: samples.count, contentBytes: writer.contentByteCount, fileBytes: fileBytes, sha256: sha256)
+    }
+
+    // MARK: - The materialize task
+
+    static func run(_ task: TaskSpec, context: TaskContext) throws -> TaskReport {
+        let shard = task.id.index ?? 0
+        let layout = context.layout
+        let name = OutputLayout.shardFileName(shard)
+        let window = try Completion.upstream(
+            WindowStage.Sidecar.self, layout.windowSidecar, from: .window, for: task.id)
+        if let done = completed(shard, window: window, layout: layout) {
+            return TaskReport("materialize \(name): already done", reused: true, counters: ["bytes": done.contentBytes])
+        }
+        let made = try materialize(shard: shard, configuration: context.configuration, window: window, layout: layout)
+        return TaskReport(
+            "materialize \(name): \(made.batchCount) batches, \(made.contentBytes) bytes", reused: false,
+            counters: ["bytes": made.contentBytes])
+    }
+
+    /// A shard's completion record: the shard, and the digest of the window record it was made
+    /// from — its identity, since that record holds the window task's identity.
+    struct ShardCompletion: Codable {
+        var source: String
+        var shard: ShardRecord
+    }
+
+    /// Makes shard `shard` of the window record, and its completion record.
+    static func materialize(
+        shard: Int, configuration: Configuration, window: WindowStage.Sidecar, layout: OutputLayout
+    ) throws -> ShardRecord {
+        guard let span = window.shards.first(where: { $0.shard == shard }) else {
+            throw PipelineError(
+                .config,
+                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)"
+            )
+        }
+        var tables: EmbeddingTables?
+        if let embedding = configuration.embedding {
+            guard window.tables.count == 2 else {
+                throw PipelineError(.damagedOutput, "\(layout.windowSidecar): tables are missing; run again")
+            }
+            let (token, position) = (window.tables[0], window.tables[1])
+            let dim = embedding.outputDim
+            let dtype: SafeTensors.DType =
+                embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
+            tables = EmbeddingTables(
+                token: try WindowStage.loadFloat32Table(
+                    layout.path(token.file), name: token.name, rows: token.shape[0], dim: dim, problem: .damagedOutput),
+                position: try WindowStage.loadFloat32Table(
+                    layout.path(position.file), name: position.name, rows: position.shape[0], dim: dim,
+                    problem: .damagedOutput),
+                vocabSize: token.shape[0], contextLength: position.shape[0], outputDim: dim, dtype: dtype)
+        }
+        let first = span.firstBatch * window.batchSize
+        let last = min((span.firstBatch + span.batchCount) * window.batchSize, window.windows)
+        let starts = try readStarts(layout.windowsFile, range: first..<last)
+        let stream = try TokenStreamFile(
+            path: layout.streamFile, idBytes: window.streamIDBytes, length: window.streamLength)
+        try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
+        let record = try run(
+            shard: shard, firstBatch: span.firstBatch, batchCount: span.batchCount, sampleStarts: starts,
+            maxLength: window.maxLength, tokens: stream, tables: tables, layout: layout)
+        try AtomicFileWriter.write(
+            try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)), to: layout.shardRecord(shard))
+        return record
+    }
+
+    /// The record of a finished shard, if it was made from this window record and still matches.
+    /// - Parameter hashing: re-hash the shard (what a task does before skipping itself); without
+    ///   it only the record and the file's size are checked — for finalize, right after the
+    ///   shard's own task wrote or checked it.
+    static func completed(_ shard: Int, window: WindowStage.Sidecar, layout: OutputLayout, hashing: Bool = true)
+        -> ShardRecord?
+    {
+        guard let completion = try? StableJSON.decode(ShardCompletion.self, from: layout.shardRecord(shard)),
+            completion.source == window.digest
+        else { return nil }
+        let path = layout.path(completion.shard.file)
+        let intact =
+            hashing
+            ? Completion.fileMatches(
+                path, bytes: completion.shard.fileBytes, sha256: completion.shard.sha256)
+            : Completion.fileHasSize(path, completion.shard.fileBytes)
+        return intact ? completion.shard : nil
+    }
+
+    static func readStarts(_ path: String, range: Range<Int>) throws -> [Int] {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw PipelineError.system("cannot open", path: path)
+        }
+        defer { try? handle.close() }
+        do {
+            try handle.seek(toOffset: UInt64(range.lowerBound * 8))
+            let data = try handle.read(upToCount: range.count * 8) ?? Data()
+            guard data.count == range.count * 8 else {
+                throw PipelineError(
+                    .damagedOutput, "\(path): shorter than its record says; run again — the window task is redone",
+                    path: path)
+            }
+            return data.withUnsafeBytes { raw in
+                (0..<range.count).map {
+                    Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)))
+                }
+            }
+        } catch let error as PipelineError {
+            throw error
+        } catch {
+            throw PipelineError(.io, "\(path): \(error.localizedDescription)", path: path)
+        }
     }
 
     /// `embeddings[t, :] = token[ids[t], :] + position[t, :]`, as little-endian bytes of `dtype`.

@@ -8,7 +8,8 @@ public enum OutputInspector {
     public static func describe(root: String, batch: Int?) throws -> String {
         let layout = OutputLayout(root: root)
         guard let data = FileManager.default.contents(atPath: layout.manifest) else {
-            throw PipelineError("\(layout.manifest): missing; run sluice run with a \"window\" section first")
+            throw PipelineError(
+                .missingInput, "\(layout.manifest): missing; run sluice run with a \"window\" section first")
         }
         let manifest = try JSONNode.parse([UInt8](data))
         func int(_ node: JSONNode?) -> Int { if case .integer(let v)? = node?.value { Int(v) } else { 0 } }
@@ -37,7 +38,8 @@ public enum OutputInspector {
                 int($0["first_batch"]) <= batch && batch < int($0["first_batch"]) + int($0["batches"])
             })
         else {
-            throw PipelineError("batch \(batch) does not exist; \(root) has batches 0 ..< \(int(totals?["batches"]))")
+            throw PipelineError(
+                .config, "batch \(batch) does not exist; \(root) has batches 0 ..< \(int(totals?["batches"]))")
         }
         let path = root + "/" + (shard["file"]?.string ?? "")
         let content = try LZ4FrameReader(path: path).readAll()
@@ -48,7 +50,7 @@ public enum OutputInspector {
             vocabulary: Vocabulary.load(tiktokenFile: layout.tokenizer), specialTokens: specialTokens(manifest))
         lines.append("batch \(batch) (\(shard["file"]?.string ?? "?"))")
         guard let inputs = tensors.tensors.first(where: { $0.tensor.name == "inputs" }) else {
-            throw PipelineError("\(path): no inputs tensor")
+            throw PipelineError(.damagedOutput, "\(path): no inputs tensor")
         }
         let windows = inputs.tensor.shape.first ?? 0
         let firstRow = (batch - int(shard["first_batch"])) * batchSize

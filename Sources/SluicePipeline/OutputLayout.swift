@@ -1,48 +1,59 @@
 import Foundation
 
-/// Where everything lives under the output directory (docs/FORMATS.md).
+/// Where everything lives under the output directory (docs/FORMATS.md). Each name is written
+/// once: `OutputLayout.relative` gives the names a plan lists, a rooted layout the paths to open.
 public struct OutputLayout: Sendable {
     public let root: String
 
     public init(root: String) { self.root = root }
 
-    public var docsDirectory: String { root + "/docs" }
-    public var tokensDirectory: String { root + "/tokens" }
-    public var workDirectory: String { root + "/_work" }
-    public var runRecord: String { workDirectory + "/run.json" }
-    public var report: String { root + "/report.json" }
-    public var shardsDirectory: String { root + "/shards" }
-    public var tablesDirectory: String { root + "/tables" }
-    public var manifest: String { root + "/manifest.json" }
-    public var tokenizer: String { root + "/tokenizer.tiktoken" }
-    /// The input files the run's tasks were cut from.
-    public var recordedInputs: String { workDirectory + "/inputs.json" }
-    /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.
-    public var workTokenizer: String { workDirectory + "/tokenizer.tiktoken" }
-    public var workTokenizerRecord: String { workDirectory + "/tokenizer.json" }
-    public var wordCountsDirectory: String { workDirectory + "/wordcounts" }
-    public func wordCounts(_ part: Int) -> String { wordCountsDirectory + "/" + Plan.partName(part) + ".counts" }
-    public func wordCountsSidecar(_ part: Int) -> String { wordCountsDirectory + "/" + Plan.partName(part) + ".json" }
-    /// The window task's completion record.
-    public var windowSidecar: String { workDirectory + "/window.json" }
-    /// The global token stream as flat little-endian ids.
-    public var streamFile: String { workDirectory + "/stream.ids" }
-    /// Window starts in sample order, Int64 little-endian.
-    public var windowsFile: String { workDirectory + "/windows.i64" }
-    public var shardRecordsDirectory: String { workDirectory + "/shards" }
-    public func shardRecord(_ shard: Int) -> String {
-        shardRecordsDirectory + "/"
-            + MaterializeStage.shardName(shard).replacingOccurrences(
-                of: ".safetensors.lz4", with: ".json")
-    }
+    /// Names relative to the output directory (what `TaskSpec.writes` lists).
+    public static let relative = OutputLayout(root: "")
 
-    public func docsPart(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".lz4" }
-    public func docsSidecar(_ part: Int) -> String { docsDirectory + "/" + Plan.partName(part) + ".json" }
-    public func tokensPart(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".lz4" }
-    public func tokensDocumentLengths(_ part: Int) -> String {
-        tokensDirectory + "/" + Plan.partName(part) + ".doc-tokens.lz4"
-    }
-    public func tokensSidecar(_ part: Int) -> String { tokensDirectory + "/" + Plan.partName(part) + ".json" }
+    public func path(_ name: String) -> String { root.isEmpty ? name : root + "/" + name }
+
+    public var docsDirectory: String { path("docs") }
+    public var tokensDirectory: String { path("tokens") }
+    public var workDirectory: String { path("_work") }
+    public var shardsDirectory: String { path("shards") }
+    public var tablesDirectory: String { path("tables") }
+
+    /// Which config made this directory, and how its workers load it.
+    public var runRecord: String { path("_work/run.json") }
+    /// The task graph: what every executor runs and `sluice worker --task` reads its task from.
+    public var planFile: String { path("_work/plan.json") }
+    public var report: String { path("report.json") }
+    public var manifest: String { path("manifest.json") }
+    public var tokenizer: String { path("tokenizer.tiktoken") }
+    /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.
+    public var workTokenizer: String { path("_work/tokenizer.tiktoken") }
+    public var workTokenizerRecord: String { path("_work/tokenizer.json") }
+    public var wordCountsDirectory: String { path("_work/wordcounts") }
+    public func wordCounts(_ part: Int) -> String { path("_work/wordcounts/\(Self.partName(part)).counts") }
+    public func wordCountsSidecar(_ part: Int) -> String { path("_work/wordcounts/\(Self.partName(part)).json") }
+    /// The window task's completion record.
+    public var windowSidecar: String { path("_work/window.json") }
+    /// The global token stream as flat little-endian ids.
+    public var streamFile: String { path("_work/stream.ids") }
+    /// Window starts in sample order, Int64 little-endian.
+    public var windowsFile: String { path("_work/windows.i64") }
+    public func table(_ name: String) -> String { path("tables/\(name).safetensors") }
+    public var shardRecordsDirectory: String { path("_work/shards") }
+    public func shardRecord(_ shard: Int) -> String { path("_work/shards/\(Self.shardBaseName(shard)).json") }
+    public func shard(_ shard: Int) -> String { path("shards/\(Self.shardFileName(shard))") }
+
+    public func docsPart(_ part: Int) -> String { path("docs/\(Self.partName(part)).lz4") }
+    public func docsSidecar(_ part: Int) -> String { path("docs/\(Self.partName(part)).json") }
+    public func tokensPart(_ part: Int) -> String { path("tokens/\(Self.partName(part)).lz4") }
+    public func tokensDocumentLengths(_ part: Int) -> String { path("tokens/\(Self.partName(part)).doc-tokens.lz4") }
+    public func tokensSidecar(_ part: Int) -> String { path("tokens/\(Self.partName(part)).json") }
+
+    /// `part-00003`.
+    public static func partName(_ part: Int) -> String { "part-" + TaskID.fiveDigits(part) }
+    /// `shard-00002`.
+    public static func shardBaseName(_ shard: Int) -> String { "shard-" + TaskID.fiveDigits(shard) }
+    /// `shard-00002.safetensors.lz4`.
+    public static func shardFileName(_ shard: Int) -> String { shardBaseName(shard) + ".safetensors.lz4" }
 }
 
 /// Deterministic JSON for everything Sluice writes: sorted keys, 2-space indent, final newline.

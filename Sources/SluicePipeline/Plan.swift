@@ -1,104 +1,191 @@
+import Foundation
 import SluiceConfig
 import SluiceIO
 import SluiceIngest
 
-/// The tasks of a run, derived from the config and the input files alone — never from the
-/// worker count or timing — so every task's output name is stable across runs and resumes.
-public struct Plan: Sendable {
-    /// One ingest task: a run of consecutive inputs (in path order) of about `part_bytes`.
-    public struct IngestTask: Sendable, Equatable {
-        public var part: Int
-        public var inputs: [InputFile]
+/// The task graph of a run — the only description of it. `sluice plan` prints it, `sluice run`
+/// writes it to `_work/plan.json` and hands it to an executor, and `sluice worker --task ID`
+/// reads its task from that file; nothing re-plans.
+///
+/// The graph is derived from the config and the input files alone — never from the worker count,
+/// the executor or timing — so every task's output name is stable across runs and resumes. It
+/// has two phases: the number of materialize tasks depends on the token count, so those tasks
+/// are *expanded* from the window task's completion record once it exists (`expansion`).
+public struct Plan: Codable, Sendable, Equatable {
+    public static let formatName = "sluice.plan.v2"
+    public var format = Plan.formatName
+    /// The tasks known before the run starts, in dependency order (stage by stage).
+    public var tasks: [TaskSpec]
+    /// The stage whose tasks are made from an upstream task's completion record.
+    public var expansion: Expansion?
+
+    public struct Expansion: Codable, Sendable, Equatable {
+        public var stage: Stage
+        /// The task whose completion record lists them.
+        public var after: TaskID
+        /// That record, relative to the output directory.
+        public var record: String
     }
 
-    public var ingest: [IngestTask]
-    /// Whether a tokenize task follows each ingest part.
-    public var tokenize: Bool
-    /// Whether the vocabulary is learned: a count task per part, before the tokenizer task.
-    public var train: Bool
-
-    /// The input files, expanded and sorted, that the tasks were cut from.
-    public var files: [InputFile]
-
-    /// Expands the config's inputs now.
+    /// Expands the config's inputs now and plans the tasks.
     public init(configuration: Configuration) throws {
         let patterns = configuration.inputs.map(configuration.resolvePath)
         let files: [InputFile]
         do {
             files = try InputResolver.expand(patterns, baseDirectory: configuration.baseDirectory)
         } catch {
-            throw PipelineError("\(configuration.file): inputs: \(error)")
+            throw PipelineError(.config, "\(configuration.file): inputs: \(error)")
         }
         self.init(configuration: configuration, files: files)
     }
 
-    init(configuration: Configuration, files: [InputFile]) {
-        self.files = files
-        ingest = Self.group(files, partBytes: configuration.ingest.partBytes)
-        tokenize = configuration.tokenizer != nil
-        train = configuration.tokenizer?.train != nil
+    /// Plans the tasks over an already expanded input list.
+    public init(configuration: Configuration, files: [InputFile]) {
+        let names = OutputLayout.relative
+        let groups = Self.group(files, partBytes: configuration.ingest.partBytes)
+        let tokenizer = configuration.tokenizer
+        let train = tokenizer?.train != nil
+        let window = configuration.window != nil && tokenizer != nil
+        var tasks: [TaskSpec] = []
+        for (part, inputs) in groups.enumerated() {
+            tasks.append(
+                TaskSpec(
+                    id: TaskID(.ingest, part), reads: inputs.map(\.identity),
+                    writes: [names.docsPart(part), names.docsSidecar(part)],
+                    weight: inputs.reduce(0) { $0 + ($1.byteRange?.count ?? $1.byteCount) }, inputs: inputs))
+        }
+        let ingestIDs = tasks.map(\.id)
+        let partWeights = tasks.map(\.weight)
+        if train {
+            for part in groups.indices {
+                tasks.append(
+                    TaskSpec(
+                        id: TaskID(.count, part), needs: [TaskID(.ingest, part)], reads: [names.docsPart(part)],
+                        writes: [names.wordCounts(part), names.wordCountsSidecar(part)], weight: partWeights[part]))
+            }
+        }
+        var tokenizeIDs: [TaskID] = []
+        if let tokenizer {
+            tasks.append(
+                TaskSpec(
+                    id: .tokenizer, needs: train ? groups.indices.map { TaskID(.count, $0) } : [],
+                    reads: train ? ["_work/wordcounts/"] : [tokenizer.vocab] + (tokenizer.merges.map { [$0] } ?? []),
+                    writes: [names.workTokenizer, names.workTokenizerRecord]))
+            for part in groups.indices {
+                tasks.append(
+                    TaskSpec(
+                        id: TaskID(.tokenize, part), needs: [TaskID(.ingest, part), .tokenizer],
+                        reads: [names.docsPart(part)],
+                        writes: [names.tokensPart(part), names.tokensDocumentLengths(part), names.tokensSidecar(part)],
+                        weight: partWeights[part]))
+                tokenizeIDs.append(TaskID(.tokenize, part))
+            }
+        }
+        if window {
+            let tables =
+                configuration.embedding == nil
+                ? [] : [names.table(WindowStage.tokenTableName), names.table(WindowStage.positionTableName)]
+            tasks.append(
+                TaskSpec(
+                    id: .window, needs: tokenizeIDs, reads: ["tokens/"],
+                    writes: [names.streamFile, names.windowsFile] + tables + [names.windowSidecar]))
+            expansion = Expansion(stage: .materialize, after: .window, record: names.windowSidecar)
+        }
+        tasks.append(
+            TaskSpec(
+                id: .finalize, needs: ingestIDs + tokenizeIDs + (window ? [.window] : []),
+                needsEvery: window ? [.materialize] : [], reads: ["the completion records"],
+                writes: [names.report] + (tokenizer == nil ? [] : [names.tokenizer])
+                    + (window ? [names.manifest] : [])))
+        self.tasks = tasks
     }
 
-    /// The input list a run recorded in `_work/inputs.json`, so that every task of the run
-    /// sees the same files (even if the input directories change while it runs) and no worker
-    /// re-walks them.
-    struct RecordedInputs: Codable {
-        var format = "sluice.inputs.v1"
-        var configSHA256: String
-        var files: [InputFile]
-        enum CodingKeys: String, CodingKey {
-            case format
-            case configSHA256 = "config_sha256"
-            case files
+    /// The materialize tasks: one per shard of the window task's record.
+    public func expandedTasks(from window: WindowStage.Sidecar) -> [TaskSpec] {
+        let names = OutputLayout.relative
+        return window.shards.map { span in
+            TaskSpec(
+                id: TaskID(.materialize, span.shard), needs: [.window],
+                reads: ["batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)"],
+                writes: [names.shard(span.shard), names.shardRecord(span.shard)], weight: span.batchCount,
+                batches: TaskSpec.BatchRange(first: span.firstBatch, count: span.batchCount))
         }
     }
 
-    /// The plan of the run that made `layout` (from its recorded input list) when there is
-    /// one for this config; else a fresh expansion.
-    public static func forTasks(configuration: Configuration, layout: OutputLayout) throws -> Plan {
-        if let recorded = try? StableJSON.decode(RecordedInputs.self, from: layout.recordedInputs),
-            recorded.configSHA256 == configuration.resolvedSHA256
-        {
-            return Plan(configuration: configuration, files: recorded.files)
+    /// The expanded tasks from `layout`'s record, once the task they come after has written it.
+    public func expandedTasks(layout: OutputLayout) throws -> [TaskSpec] {
+        guard let expansion else { return [] }
+        let record: WindowStage.Sidecar
+        do {
+            record = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.path(expansion.record))
+        } catch {
+            throw PipelineError(
+                .missingInput,
+                "the \(expansion.stage) tasks come from \(layout.path(expansion.record)), which the \(expansion.after) task writes; it is missing or unreadable — run that task first",
+                path: layout.path(expansion.record))
         }
-        return try Plan(configuration: configuration)
+        return expandedTasks(from: record)
     }
 
-    /// Records the input list for the run's tasks (see `forTasks`).
-    public func record(configuration: Configuration, layout: OutputLayout) throws {
-        // Written with JSONNode (several times faster than JSONEncoder on 10⁴–10⁶ files); read
-        // back as `RecordedInputs`.
-        func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
-        let node = JSONNode(
-            .object([
-                ("config_sha256", string(configuration.resolvedSHA256)),
-                (
-                    "files",
-                    JSONNode(
-                        .array(
-                            files.map { file in
-                                JSONNode(
-                                    .object([
-                                        ("byteCount", JSONNode(.integer(Int64(file.byteCount)))),
-                                        ("name", string(file.name)), ("path", string(file.path)),
-                                    ]))
-                            }))
-                ),
-                ("format", string("sluice.inputs.v1")),
-            ]))
-        try AtomicFileWriter.write(node.serializedBytes(pretty: false) + [0x0A], to: layout.recordedInputs)
+    /// The spec of task `id`: from the plan, or for an expanded stage from its record.
+    public func task(_ id: TaskID, layout: OutputLayout) throws -> TaskSpec {
+        if let spec = tasks.first(where: { $0.id == id }) { return spec }
+        if id.stage == expansion?.stage, let spec = try expandedTasks(layout: layout).first(where: { $0.id == id }) {
+            return spec
+        }
+        let stages = Set(tasks.map(\.id.stage)).union(expansion.map { [$0.stage] } ?? [])
+        let count = tasks.filter { $0.id.stage == id.stage }.count
+        throw PipelineError(
+            .config,
+            count > 0
+                ? "\(id) is not in the plan of \(layout.root) (it has \(count) \(id.stage) task(s)); see sluice plan"
+                : "\(id) is not in the plan of \(layout.root), which has no \(id.stage) stage (it has \(Stage.allCases.filter(stages.contains).map(\.rawValue).joined(separator: ", ")))"
+        )
     }
+
+    // MARK: - The plan file
+
+    /// Writes `_work/plan.json`.
+    public func write(to layout: OutputLayout) throws {
+        try AtomicFileWriter.write(try StableJSON.encode(self), to: layout.planFile)
+    }
+
+    /// Reads `_work/plan.json`.
+    public static func load(from layout: OutputLayout) throws -> Plan {
+        let plan: Plan
+        do {
+            plan = try StableJSON.decode(Plan.self, from: layout.planFile)
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            throw PipelineError(
+                .missingInput,
+                "\(layout.planFile) does not exist: \(layout.root) has no plan yet — run sluice run, or sluice plan CONFIG --out \(layout.root) --write",
+                path: layout.planFile)
+        } catch {
+            throw PipelineError(
+                .damagedOutput, "\(layout.planFile): not a Sluice plan (\(error)); run sluice run again to rewrite it",
+                path: layout.planFile)
+        }
+        guard plan.format == formatName else {
+            throw PipelineError(
+                .damagedOutput,
+                "\(layout.planFile): plan format \"\(plan.format)\", this sluice reads \"\(formatName)\"; run sluice run again to rewrite it",
+                path: layout.planFile)
+        }
+        return plan
+    }
+
+    // MARK: - Cutting inputs into ingest tasks
 
     /// Consecutive inputs until a group reaches `partBytes`; an input larger than that is a
     /// task of its own — or, if it is an uncompressed JSON Lines file, one task per
     /// `partBytes` slice of it (lines belong to the slice they start in), so one huge file
     /// still spreads over the workers.
-    static func group(_ files: [InputFile], partBytes: Int) -> [IngestTask] {
-        var tasks: [IngestTask] = []
+    static func group(_ files: [InputFile], partBytes: Int) -> [[InputFile]] {
+        var groups: [[InputFile]] = []
         var current: [InputFile] = []
         var size = 0
         func flush() {
-            if !current.isEmpty { tasks.append(IngestTask(part: tasks.count, inputs: current)) }
+            if !current.isEmpty { groups.append(current) }
             current = []
             size = 0
         }
@@ -108,7 +195,7 @@ public struct Plan: Sendable {
                 for start in stride(from: 0, to: file.byteCount, by: partBytes) {
                     var slice = file
                     slice.byteRange = start..<min(start + partBytes, file.byteCount)
-                    tasks.append(IngestTask(part: tasks.count, inputs: [slice]))
+                    groups.append([slice])
                 }
                 continue
             }
@@ -117,11 +204,6 @@ public struct Plan: Sendable {
             size += file.byteCount
         }
         flush()
-        return tasks
-    }
-
-    public static func partName(_ part: Int) -> String {
-        let digits = String(part)
-        return "part-" + String(repeating: "0", count: max(0, 5 - digits.count)) + digits
+        return groups
     }
 }

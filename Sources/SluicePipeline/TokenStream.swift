@@ -71,12 +71,15 @@ public struct TokenStream: Sendable {
             }
             guard pending.isEmpty else {
                 throw PipelineError(
-                    "\(layout.tokensPart(part.part)): ends inside an id; delete the part and its .json and re-run")
+                    .damagedOutput,
+                    "\(layout.tokensPart(part.part)): ends inside an id; delete the part and its .json and run again",
+                    path: layout.tokensPart(part.part))
             }
             guard partIDs == part.tokens else {
                 throw PipelineError(
-                    "\(layout.tokensPart(part.part)): holds \(partIDs) ids but its sidecar says \(part.tokens); delete the part and its .json and re-run"
-                )
+                    .damagedOutput,
+                    "\(layout.tokensPart(part.part)): holds \(partIDs) ids but its sidecar says \(part.tokens); delete the part and its .json and run again",
+                    path: layout.tokensPart(part.part))
             }
             let lengths = try LZ4FrameReader(path: layout.tokensDocumentLengths(part.part)).readAll()
             let partStart = position
@@ -89,8 +92,9 @@ public struct TokenStream: Sendable {
             }
             guard position - partStart == part.tokens else {
                 throw PipelineError(
-                    "\(layout.tokensPart(part.part)): document token counts do not add up to the part's \(part.tokens) tokens; delete the part and its .json and re-run"
-                )
+                    .damagedOutput,
+                    "\(layout.tokensPart(part.part)): document token counts do not add up to the part's \(part.tokens) tokens; delete the part and its .json and run again",
+                    path: layout.tokensPart(part.part))
             }
         }
         try writer.commit()
@@ -126,14 +130,15 @@ public final class TokenStreamFile: TokenSource {
         self.length = length
         descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw PipelineError("\(path): cannot open: \(String(cString: strerror(errno)))")
+            throw PipelineError.system("cannot open", path: path)
         }
         var info = stat()
         guard fstat(descriptor, &info) == 0, Int(info.st_size) == length * idBytes else {
             close(descriptor)
             throw PipelineError(
-                "\(path): is not \(length * idBytes) bytes long; the window task's output is damaged — delete \(path) and re-run"
-            )
+                .damagedOutput,
+                "\(path): is not \(length * idBytes) bytes long; the window task's output is damaged — run again to redo it",
+                path: path)
         }
     }
 
@@ -141,7 +146,8 @@ public final class TokenStreamFile: TokenSource {
 
     public func read(start: Int, count: Int, into ids: inout [UInt32]) throws {
         guard start >= 0, count >= 0, start + count <= length else {
-            throw PipelineError("\(path): ids \(start) ..< \(start + count) are outside the stream of \(length)")
+            throw PipelineError(
+                .internal, "\(path): ids \(start) ..< \(start + count) are outside the stream of \(length)", path: path)
         }
         let byteCount = count * idBytes
         if buffer.count < byteCount { buffer = [UInt8](repeating: 0, count: byteCount) }
@@ -152,8 +158,12 @@ public final class TokenStreamFile: TokenSource {
                 let got = pread(descriptor, base + done, byteCount - done, off_t((start * idBytes) + done))
                 if got < 0 && errno == EINTR { continue }
                 guard got > 0 else {
-                    throw PipelineError(
-                        "\(path): read failed at byte \(start * idBytes + done): \(String(cString: strerror(errno)))")
+                    // A short read is a truncated file: not a passing fault.
+                    throw got < 0
+                        ? PipelineError.system("read failed at byte \(start * idBytes + done)", path: path)
+                        : PipelineError(
+                            .damagedOutput, "\(path): ends at byte \(start * idBytes + done); run again to redo it",
+                            path: path)
                 }
                 done += got
             }

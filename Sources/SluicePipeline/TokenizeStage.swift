@@ -12,7 +12,7 @@ import SluiceIngest
 /// separator dropped, so separators sit exactly *between* documents. A second frame holds
 /// each document's token count (UInt32, separator not counted): document boundaries are
 /// recorded, never inferred from the separator id.
-public enum TokenizeStage {
+public enum TokenizeStage: StageRunner {
     public static let formatName = "sluice.tokens.v1"
 
     public struct Sidecar: Codable, Sendable, Equatable {
@@ -32,6 +32,8 @@ public enum TokenizeStage {
         public var sourceSHA256: String
         /// Identity of the tokenizer (ranks and special tokens) that made it.
         public var tokenizerSHA256: String
+        /// Digest of the docs part, the tokenizer and the document separator: what the part is made from.
+        public var identity: String
 
         enum CodingKeys: String, CodingKey {
             case format, part, documents, tokens
@@ -43,12 +45,43 @@ public enum TokenizeStage {
             case documentTokensSHA256 = "document_tokens_sha256"
             case sourceSHA256 = "source_sha256"
             case tokenizerSHA256 = "tokenizer_sha256"
+            case identity
         }
+    }
+
+    static func run(_ task: TaskSpec, context: TaskContext) throws -> TaskReport {
+        let part = task.id.index ?? 0
+        let layout = context.layout
+        let name = OutputLayout.partName(part)
+        let source = try IngestStage.source(part: part, for: task.id, layout: layout)
+        let tokenizer = try TokenizerStage.record(for: task.id, layout: layout)
+        let separatorName = context.configuration.tokenizer?.documentSeparator
+        let separator = separatorName.flatMap { tokenizer.specialTokens[$0] }
+        var hasher = IdentityHasher(.tokenize)
+        hasher.add("source", source.sha256)
+        hasher.add("tokenizer", tokenizer.sha256)
+        hasher.add("separator", separator.map { "\(separatorName ?? "") \($0)" } ?? "none")
+        let identity = hasher.finalize()
+        if let done = completed(part: part, identity: identity, layout: layout) {
+            return TaskReport(
+                "tokenize \(name): already done, \(done.tokens) tokens", reused: true,
+                counters: ["bytes": source.documentBytes, "tokens": done.tokens])
+        }
+        let sidecar = try run(
+            part: part, source: source, encoder: try TokenizerStage.encoder(tokenizer, layout: layout),
+            tokenizerSHA256: tokenizer.sha256, separator: separator,
+            identity: identity, layout: layout
+        ) { bytes, tokens in
+            context.events.progress(["bytes": bytes, "tokens": tokens])
+        }
+        return TaskReport(
+            "tokenize \(name): \(sidecar.tokens) tokens", reused: false,
+            counters: ["bytes": source.documentBytes, "tokens": sidecar.tokens])
     }
 
     public static func run(
         part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, tokenizerSHA256: String, separator: TokenID?,
-        layout: OutputLayout, progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
+        identity: String, layout: OutputLayout, progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
     ) throws -> Sidecar {
         var textBytes = 0
         let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
@@ -74,8 +107,9 @@ public enum TokenizeStage {
         }
         guard documents == source.documents else {
             throw PipelineError(
-                "\(layout.docsPart(part)): holds \(documents) documents but its sidecar says \(source.documents); re-run ingest for this part (delete it and its .json)"
-            )
+                .damagedOutput,
+                "\(layout.docsPart(part)): holds \(documents) documents but its sidecar says \(source.documents); delete it and its .json and run again",
+                path: layout.docsPart(part))
         }
         let (sha256, fileBytes) = try tokens.finish()
         let (lengthsSHA, lengthsBytes) = try lengths.finish()
@@ -83,91 +117,21 @@ public enum TokenizeStage {
             part: part, documents: documents, tokens: tokenCount, idBytes: idBytes, separatorID: separator,
             fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes,
             documentTokensSHA256: lengthsSHA,
-            sourceSHA256: source.sha256, tokenizerSHA256: tokenizerSHA256)
+            sourceSHA256: source.sha256, tokenizerSHA256: tokenizerSHA256, identity: identity)
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.tokensSidecar(part))
         return sidecar
     }
 
-    /// The sidecar of a finished task, if its outputs still match it and its source is unchanged.
-    public static func completed(part: Int, source: DocsPart.Sidecar, tokenizerSHA256: String, layout: OutputLayout)
-        -> Sidecar?
-    {
+    /// The sidecar of a finished task with this identity, if its outputs still match it.
+    static func completed(part: Int, identity: String, layout: OutputLayout) -> Sidecar? {
         guard let sidecar = try? StableJSON.decode(Sidecar.self, from: layout.tokensSidecar(part)),
-            sidecar.sourceSHA256 == source.sha256, sidecar.tokenizerSHA256 == tokenizerSHA256,
+            sidecar.identity == identity,
             Completion.fileMatches(layout.tokensPart(part), bytes: sidecar.fileBytes, sha256: sidecar.sha256),
             Completion.fileMatches(
                 layout.tokensDocumentLengths(part), bytes: sidecar.documentTokensFileBytes,
                 sha256: sidecar.documentTokensSHA256)
         else { return nil }
         return sidecar
-    }
-
-    /// The run's tokenizer, written once by the coordinator for every tokenize task: loading a
-    /// tiktoken rank file takes a third of the time of GPT-2's encoder.json + vocab.bpe.
-    public struct TokenizerRecord: Codable, Sendable {
-        var format = "sluice.tokenizer.v1"
-        /// SHA-256 of the rank file's bytes, then each special token as "name id\n" in name order.
-        var sha256: String
-        var tiktokenSHA256: String
-        var specialTokens: [String: UInt32]
-        var ranks: Int
-        var idUpperBound: Int
-        /// For a trained vocabulary: the digest of the word counts and settings it was learned from.
-        var trainedFrom: String?
-        enum CodingKeys: String, CodingKey {
-            case format, sha256
-            case tiktokenSHA256 = "tiktoken_sha256"
-            case specialTokens = "special_tokens"
-            case ranks
-            case idUpperBound = "id_upper_bound"
-            case trainedFrom = "trained_from"
-        }
-    }
-
-    /// The rank file and identity of `encoder`.
-    static func identity(of encoder: BPEEncoder) -> (tiktoken: [UInt8], record: TokenizerRecord) {
-        let tiktoken = encoder.vocabulary.tiktokenFile()
-        var hasher = SHA256Hasher()
-        hasher.update(tiktoken)
-        for (name, id) in encoder.specialTokens.sorted(by: { $0.key < $1.key }) {
-            hasher.update(Array("\(name) \(id)\n".utf8))
-        }
-        return (
-            tiktoken,
-            TokenizerRecord(
-                sha256: hasher.finalizeHex(), tiktokenSHA256: SHA256Hasher.hex(tiktoken),
-                specialTokens: encoder.specialTokens, ranks: encoder.vocabulary.count,
-                idUpperBound: encoder.idUpperBound)
-        )
-    }
-
-    /// Writes the run's tokenizer for its workers (`OUT/_work/tokenizer.*`).
-    static func recordTokenizer(_ encoder: BPEEncoder, layout: OutputLayout, trainedFrom: String? = nil) throws
-        -> TokenizerRecord
-    {
-        var (tiktoken, record) = identity(of: encoder)
-        record.trainedFrom = trainedFrom
-        try AtomicFileWriter.write(tiktoken, to: layout.workTokenizer)
-        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.workTokenizerRecord)
-        return record
-    }
-
-    /// The tokenizer the run recorded, if its files are intact.
-    /// The record of the run's tokenizer, if its rank file is intact.
-    static func intactTokenizerRecord(layout: OutputLayout) -> TokenizerRecord? {
-        guard let record = try? StableJSON.decode(TokenizerRecord.self, from: layout.workTokenizerRecord),
-            (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256
-        else { return nil }
-        return record
-    }
-
-    static func recordedTokenizer(layout: OutputLayout) -> (encoder: BPEEncoder, sha256: String)? {
-        guard let record = try? StableJSON.decode(TokenizerRecord.self, from: layout.workTokenizerRecord),
-            (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256,
-            let vocabulary = try? Vocabulary.load(tiktokenFile: layout.workTokenizer),
-            let encoder = try? BPEEncoder(vocabulary: vocabulary, specialTokens: record.specialTokens)
-        else { return nil }
-        return (encoder, record.sha256)
     }
 
     /// Little-endian ids, 2 or 4 bytes each, into a reused buffer.

@@ -23,6 +23,7 @@ public struct WindowPlan: Sendable {
         let count = Self.windowCount(stream: stream, settings: settings)
         if settings.shuffle == .torch && count >= TorchGenerator.torchExactPermutationLimit {
             throw PipelineError(
+                .config,
                 "window.shuffle \"torch\": \(count) windows is beyond the \(TorchGenerator.torchExactPermutationLimit) for which PyTorch's randperm is reproduced; use \"shuffle\": true (a seeded shuffle of any size)"
             )
         }

@@ -15,7 +15,7 @@ import SluiceIO
 /// starts in sample order and the tables, then its completion record `_work/window.json`,
 /// which fixes the shards. Each materialize task then makes one shard from those files alone,
 /// holding one window of ids and the tables — so a task's memory does not grow with the corpus.
-public enum WindowStage {
+public enum WindowStage: StageRunner {
     public static let formatName = "sluice.window.v1"
 
     public struct TableRecord: Codable, Sendable, Equatable {
@@ -53,6 +53,9 @@ public enum WindowStage {
         public var windowsSHA256: String
         public var shards: [ShardSpan]
         public var tables: [TableRecord]
+        /// Digest of the tokens parts and every setting the stream, windows, tables and shards
+        /// depend on; a materialize task's identity is this record's digest.
+        public var identity: String
 
         enum CodingKeys: String, CodingKey {
             case format, sources
@@ -65,7 +68,7 @@ public enum WindowStage {
             case batchSize = "batch_size"
             case windowsFileBytes = "windows_file_bytes"
             case windowsSHA256 = "windows_sha256"
-            case shards, tables
+            case shards, tables, identity
         }
 
         /// Identity of this record, which every shard record names as its source.
@@ -80,11 +83,59 @@ public enum WindowStage {
 
     // MARK: The window task
 
-    public static func run(
-        configuration: Configuration, idUpperBound: Int, tokens: [TokenizeStage.Sidecar], layout: OutputLayout,
-        force: Bool, log: (String) -> Void
+    static func run(_ task: TaskSpec, context: TaskContext) throws -> TaskReport {
+        let configuration = context.configuration
+        let layout = context.layout
+        guard configuration.window != nil else {
+            throw PipelineError(.config, "\(configuration.file): no \"window\" section")
+        }
+        let tokens = try task.needs.map { tokenize in
+            try Completion.upstream(
+                TokenizeStage.Sidecar.self, layout.tokensSidecar(tokenize.index ?? 0), from: tokenize, for: task.id)
+        }
+        let tokenizer = try TokenizerStage.record(for: task.id, layout: layout)
+        let identity = try identity(configuration: configuration, tokens: tokens, idUpperBound: tokenizer.idUpperBound)
+        if let done = completed(identity: identity, layout: layout) {
+            return TaskReport(
+                "window: already done, \(done.windows) windows in \(done.shards.count) shard(s)", reused: true,
+                counters: ["windows": done.windows])
+        }
+        let record = try run(
+            configuration: configuration, idUpperBound: tokenizer.idUpperBound, tokens: tokens, identity: identity,
+            layout: layout, force: context.allowLargeOutput, log: context.events.log)
+        return TaskReport(
+            "window: \(record.windows) windows, \(record.batches) batches in \(record.shards.count) shard(s)",
+            reused: false, counters: ["windows": record.windows])
+    }
+
+    /// What the window task's outputs are made from: the tokens parts, the tokenizer's id range
+    /// and the window, embedding and shards sections (a pretrained table file by path, size and
+    /// modification time — hashing gigabytes of vectors on every run would cost more than it saves).
+    static func identity(configuration: Configuration, tokens: [TokenizeStage.Sidecar], idUpperBound: Int) throws
+        -> String
+    {
+        var hasher = IdentityHasher(.window)
+        hasher.add("tokens", tokens.map(\.sha256))
+        hasher.add("id_upper_bound", String(idUpperBound))
+        for section in ["window", "embedding", "shards"] {
+            hasher.add(section, section: configuration.resolved[section])
+        }
+        if let pretrained = configuration.embedding?.pretrained, configuration.embedding?.initializer == "pretrained" {
+            let path = configuration.resolvePath(pretrained)
+            var info = stat()
+            guard stat(path, &info) == 0 else {
+                throw PipelineError.system("cannot read embedding.pretrained", path: path)
+            }
+            hasher.add("pretrained", "\(path) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+        }
+        return hasher.finalize()
+    }
+
+    static func run(
+        configuration: Configuration, idUpperBound: Int, tokens: [TokenizeStage.Sidecar], identity: String,
+        layout: OutputLayout, force: Bool, log: (String) -> Void
     ) throws -> Sidecar {
-        guard let window = configuration.window else { throw PipelineError("internal: no window section") }
+        guard let window = configuration.window else { throw PipelineError(.internal, "no window section") }
         let fileManager = FileManager.default
         // Shards of an earlier window plan (say, of a smaller corpus) must not linger.
         try? fileManager.removeItem(atPath: layout.shardsDirectory)
@@ -120,15 +171,17 @@ public enum WindowStage {
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
             } else {
                 let path = configuration.resolvePath(embedding.pretrained ?? "")
-                token = try loadFloat32Table(path, name: embedding.tokenTensor, rows: vocabSize, dim: dim)
-                position = try loadFloat32Table(path, name: embedding.positionTensor, rows: contextLength, dim: dim)
+                token = try loadFloat32Table(
+                    path, name: embedding.tokenTensor, rows: vocabSize, dim: dim, problem: .config)
+                position = try loadFloat32Table(
+                    path, name: embedding.positionTensor, rows: contextLength, dim: dim, problem: .config)
             }
             try fileManager.createDirectory(atPath: layout.tablesDirectory, withIntermediateDirectories: true)
             for (name, values, rows) in [
                 (tokenTableName, token, vocabSize), (positionTableName, position, contextLength),
             ] {
                 let file = "tables/\(name).safetensors"
-                let sha256 = try SafeTensors.writeFloat32([(name, [rows, dim], values)], to: layout.root + "/" + file)
+                let sha256 = try SafeTensors.writeFloat32([(name, [rows, dim], values)], to: layout.path(file))
                 tableRecords.append(TableRecord(name: name, file: file, shape: [rows, dim], sha256: sha256))
             }
             bytesPerToken += dim * (embedding.dtype == "float32" ? 4 : 2)
@@ -163,18 +216,18 @@ public enum WindowStage {
             streamFileBytes: streamBytes, streamSHA256: streamSHA256, windows: plan.windowCount,
             batches: plan.batchCount, maxLength: window.maxLength, batchSize: window.batchSize,
             windowsFileBytes: plan.windowCount * 8, windowsSHA256: windowsHasher.finalizeHex(), shards: shards,
-            tables: tableRecords)
+            tables: tableRecords, identity: identity)
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
         return sidecar
     }
 
-    /// The window record, if it was made from these tokens parts and its files still match it.
-    public static func completed(layout: OutputLayout, tokens: [TokenizeStage.Sidecar]) -> Sidecar? {
+    /// The window record, if it has this identity and its files still match it.
+    static func completed(identity: String, layout: OutputLayout) -> Sidecar? {
         guard let sidecar = try? StableJSON.decode(Sidecar.self, from: layout.windowSidecar),
-            sidecar.sources == tokens.map(\.sha256),
+            sidecar.identity == identity,
             Completion.fileMatches(layout.streamFile, bytes: sidecar.streamFileBytes, sha256: sidecar.streamSHA256),
             Completion.fileMatches(layout.windowsFile, bytes: sidecar.windowsFileBytes, sha256: sidecar.windowsSHA256),
-            sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.root + "/" + $0.file)) == $0.sha256 })
+            sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.path($0.file))) == $0.sha256 })
         else { return nil }
         return sidecar
     }
@@ -182,118 +235,44 @@ public enum WindowStage {
     static let tokenTableName = "token_embedding"
     static let positionTableName = "position_embedding"
 
-    // MARK: Materialize tasks
-
-    /// Makes shard `shard` of the window record, and its completion record.
-    public static func materialize(
-        shard: Int, configuration: Configuration, window: Sidecar, layout: OutputLayout
-    ) throws -> MaterializeStage.ShardRecord {
-        guard let span = window.shards.first(where: { $0.shard == shard }) else {
-            throw PipelineError(
-                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)"
-            )
-        }
-        var tables: EmbeddingTables?
-        if let embedding = configuration.embedding {
-            guard window.tables.count == 2 else { throw PipelineError("\(layout.windowSidecar): tables are missing") }
-            let (token, position) = (window.tables[0], window.tables[1])
-            let dim = embedding.outputDim
-            let dtype: SafeTensors.DType =
-                embedding.dtype == "float16" ? .float16 : embedding.dtype == "bfloat16" ? .bfloat16 : .float32
-            tables = EmbeddingTables(
-                token: try loadFloat32Table(
-                    layout.root + "/" + token.file, name: token.name, rows: token.shape[0], dim: dim),
-                position: try loadFloat32Table(
-                    layout.root + "/" + position.file, name: position.name, rows: position.shape[0], dim: dim),
-                vocabSize: token.shape[0], contextLength: position.shape[0], outputDim: dim, dtype: dtype)
-        }
-        let first = span.firstBatch * window.batchSize
-        let last = min((span.firstBatch + span.batchCount) * window.batchSize, window.windows)
-        let starts = try readStarts(layout.windowsFile, range: first..<last)
-        let stream = try TokenStreamFile(
-            path: layout.streamFile, idBytes: window.streamIDBytes, length: window.streamLength)
-        try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
-        try FileManager.default.createDirectory(
-            atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
-        let record = try MaterializeStage.run(
-            shard: shard, firstBatch: span.firstBatch, batchCount: span.batchCount, sampleStarts: starts,
-            maxLength: window.maxLength, tokens: stream, tables: tables, layout: layout)
-        try AtomicFileWriter.write(
-            try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)),
-            to: layout.shardRecord(shard))
-        return record
-    }
-
-    /// The record of a finished shard, if it was made from this window record and still matches.
-    /// - Parameter hashing: re-hash the shard (what a task does before skipping itself); without
-    ///   it only the record and the file's size are checked — for the coordinator, right after
-    ///   the shard's own task wrote or checked it.
-    public static func completedShard(_ shard: Int, window: Sidecar, layout: OutputLayout, hashing: Bool = true)
-        -> MaterializeStage.ShardRecord?
-    {
-        guard let completion = try? StableJSON.decode(ShardCompletion.self, from: layout.shardRecord(shard)),
-            completion.source == window.digest
-        else { return nil }
-        let path = layout.root + "/" + completion.shard.file
-        if hashing {
-            guard Completion.fileMatches(path, bytes: completion.shard.fileBytes, sha256: completion.shard.sha256)
-            else { return nil }
-        } else {
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                (attributes[.size] as? NSNumber)?.intValue == completion.shard.fileBytes
-            else { return nil }
-        }
-        return completion.shard
-    }
-
-    static func readStarts(_ path: String, range: Range<Int>) throws -> [Int] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw PipelineError("\(path): cannot open") }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(range.lowerBound * 8))
-            let data = try handle.read(upToCount: range.count * 8) ?? Data()
-            guard data.count == range.count * 8 else {
-                throw PipelineError("\(path): shorter than its record says; delete _work/window.json and re-run")
-            }
-            return data.withUnsafeBytes { raw in
-                (0..<range.count).map {
-                    Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)))
-                }
-            }
-        } catch let error as PipelineError {
-            throw error
-        } catch {
-            throw PipelineError("\(path): \(error.localizedDescription)")
-        }
-    }
-
     /// Reads an F32 [≥ rows, dim] tensor's first `rows` rows straight into a [Float], so a
     /// large table is never held twice.
-    static func loadFloat32Table(_ path: String, name: String, rows: Int, dim: Int) throws -> [Float] {
+    /// - Parameter problem: what a file that is not such a table is — a config mistake for
+    ///   `embedding.pretrained`, damaged output for `OUT/tables`. Failed reads are I/O (retried).
+    static func loadFloat32Table(_ path: String, name: String, rows: Int, dim: Int, problem: PipelineError.Code)
+        throws -> [Float]
+    {
         guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw PipelineError("\(path): cannot open (embedding.pretrained or OUT/tables)")
+            let number = errno
+            if number == ENOENT { throw PipelineError(problem, "\(path): no such file", path: path) }
+            throw PipelineError.system("cannot open", path: path, errno: number)
         }
         defer { try? handle.close() }
         do {
             let lengthBytes = [UInt8](try handle.read(upToCount: 8) ?? Data())
-            guard lengthBytes.count == 8 else { throw PipelineError("\(path): shorter than a safetensors header") }
+            guard lengthBytes.count == 8 else {
+                throw PipelineError(problem, "\(path): shorter than a safetensors header", path: path)
+            }
             let headerLength = lengthBytes.enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
             guard headerLength < 100_000_000 else {
-                throw PipelineError("\(path): safetensors header length \(headerLength) is not plausible")
+                throw PipelineError(
+                    problem, "\(path): safetensors header length \(headerLength) is not plausible", path: path)
             }
             let header = [UInt8](try handle.read(upToCount: headerLength) ?? Data())
             let layout = try SafeTensors.layout(of: lengthBytes + header, path: path)
             guard let entry = layout.tensors.first(where: { $0.tensor.name == name }) else {
                 throw PipelineError(
-                    "\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor"
-                )
+                    problem,
+                    "\(path): no tensor \"\(name)\" (has \(layout.tensors.map { "\"\($0.tensor.name)\"" }.joined(separator: ", "))); set embedding.token_tensor / embedding.position_tensor",
+                    path: path)
             }
             guard entry.tensor.dtype == .float32, entry.tensor.shape.count == 2, entry.tensor.shape[1] == dim,
                 entry.tensor.shape[0] >= rows
             else {
                 throw PipelineError(
-                    "\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))"
-                )
+                    problem,
+                    "\(path): tensor \"\(name)\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [≥ \(rows), \(dim)] (embedding.output_dim \(dim))",
+                    path: path)
             }
             try handle.seek(toOffset: UInt64(layout.dataStart + entry.range.lowerBound))
             let count = rows * dim
@@ -304,7 +283,8 @@ public enum WindowStage {
                 while filled < raw.count {
                     let want = min(raw.count - filled, 64 << 20)
                     guard let data = try? handle.read(upToCount: want), !data.isEmpty else {
-                        failure = PipelineError("\(path): tensor \"\(name)\" is cut short (file truncated?)")
+                        failure = PipelineError(
+                            problem, "\(path): tensor \"\(name)\" is cut short (file truncated?)", path: path)
                         break
                     }
                     data.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: raw[filled..<(filled + data.count)]))
@@ -324,7 +304,8 @@ public enum WindowStage {
         } catch let error as PipelineError {
             throw error
         } catch {
-            throw PipelineError("\(path): \(error)")
+            // The read itself failed: I/O, which a retry may get past.
+            throw PipelineError(.io, "\(path): \(error)", path: path, underlying: PipelineError.classify(error))
         }
     }
 
@@ -347,8 +328,9 @@ public enum WindowStage {
         }
         if estimate > free && !force {
             throw PipelineError(
-                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force"
-            )
+                .io,
+                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force",
+                path: layout.root, retryable: false)
         }
     }
 }

@@ -6,50 +6,80 @@ import SluiceIO
     import Glibc
 #endif
 
-/// How a worker tells its coordinator what it is doing: JSON lines on stdout —
-/// `{"event":"progress",…}` at most five times a second, `{"event":"log","message":…}`, and a
-/// final `{"event":"done",…}`. Without `events`, only the human-readable lines are printed
-/// (what a cluster job's log wants).
+/// What a worker tells its coordinator, one JSON line each on stdout:
+/// `{"event":"progress","bytes":…}`, `{"event":"log","message":…}` and, last,
+/// `{"event":"done","message":…,"reused":…,…counters}`.
+public enum WorkerMessage: Sendable, Equatable {
+    /// Cumulative counters of the task so far.
+    case progress([String: Int])
+    case log(String)
+    case done(TaskReport)
+
+    public var line: [UInt8] {
+        func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
+        func counters(_ values: [String: Int]) -> [(String, JSONNode)] {
+            values.sorted { $0.key < $1.key }.map { ($0.key, JSONNode(.integer(Int64($0.value)))) }
+        }
+        let members: [(String, JSONNode)]
+        switch self {
+        case .progress(let values): members = [("event", string("progress"))] + counters(values)
+        case .log(let message): members = [("event", string("log")), ("message", string(message))]
+        case .done(let report):
+            members =
+                [
+                    ("event", string("done")), ("message", string(report.message)),
+                    ("reused", JSONNode(.bool(report.reused))),
+                ]
+                + counters(report.counters)
+        }
+        return JSONNode(.object(members)).serializedBytes(pretty: false) + [0x0A]
+    }
+
+    /// Parses one line; nil for anything that is not a message (plain output is a log line).
+    public init?(line: some Collection<UInt8>) {
+        guard let node = try? JSONNode.parse(Array(line)), let kind = node["event"]?.string else { return nil }
+        var values: [String: Int] = [:]
+        for member in node.members ?? [] {
+            if case .integer(let value) = member.value.value { values[member.key] = Int(value) }
+        }
+        switch kind {
+        case "progress": self = .progress(values)
+        case "log": self = .log(node["message"]?.string ?? "")
+        case "done":
+            self = .done(
+                TaskReport(node["message"]?.string ?? "", reused: node["reused"]?.bool ?? false, counters: values))
+        default: return nil
+        }
+    }
+}
+
+/// How a worker reports: typed messages on stdout for a coordinator (`--events`), or
+/// human-readable lines (what a cluster job's log wants).
 public final class WorkerEvents {
     public let enabled: Bool
     private var lastProgress: UInt64 = 0
 
     public init(enabled: Bool) { self.enabled = enabled }
 
-    /// Cumulative counters of the task so far (throttled).
-    public func progress(_ counters: KeyValuePairs<String, Int>) {
+    /// Cumulative counters of the task so far (at most five times a second).
+    public func progress(_ counters: [String: Int]) {
         guard enabled else { return }
         let now = DispatchTime.now().uptimeNanoseconds
         guard now - lastProgress >= 200_000_000 else { return }
         lastProgress = now
-        emit(
-            [("event", JSONNode(.string(Array("progress".utf8))))]
-                + counters.map { ($0.key, JSONNode(.integer(Int64($0.value)))) })
+        send(.progress(counters))
     }
 
     public func log(_ message: String) {
-        if enabled {
-            emit([("event", JSONNode(.string(Array("log".utf8)))), ("message", JSONNode(.string(Array(message.utf8))))])
-        } else {
-            FileHandle.standardError.write(Data((message + "\n").utf8))
-        }
+        if enabled { send(.log(message)) } else { FileHandle.standardError.write(Data((message + "\n").utf8)) }
     }
 
-    public func done(_ message: String, skipped: Bool, counters: KeyValuePairs<String, Int> = [:]) {
-        if enabled {
-            emit(
-                [
-                    ("event", JSONNode(.string(Array("done".utf8)))),
-                    ("message", JSONNode(.string(Array(message.utf8)))),
-                    ("skipped", JSONNode(.bool(skipped))),
-                ] + counters.map { ($0.key, JSONNode(.integer(Int64($0.value)))) })
-        } else {
-            print(message)
-        }
+    public func done(_ report: TaskReport) {
+        if enabled { send(.done(report)) } else { print(report.message) }
     }
 
-    private func emit(_ members: [(String, JSONNode)]) {
-        let line = JSONNode(.object(members)).serializedBytes(pretty: false) + [0x0A]
+    private func send(_ message: WorkerMessage) {
+        let line = message.line
         line.withUnsafeBytes { raw in
             guard let base = raw.baseAddress else { return }
             var offset = 0
@@ -65,7 +95,8 @@ public final class WorkerEvents {
     /// In a worker started by the local executor: exit as soon as the coordinator is gone
     /// (its end of the lifeline pipe closes), so a killed coordinator leaves no orphans.
     public static func watchLifeline() {
-        guard let value = ProcessInfo.processInfo.environment["SLUICE_LIFELINE_FD"], let descriptor = Int32(value)
+        guard let value = ProcessInfo.processInfo.environment[ProcessLauncher.lifelineVariable],
+            let descriptor = Int32(value)
         else { return }
         let thread = Thread {
             var byte: UInt8 = 0
@@ -73,7 +104,7 @@ public final class WorkerEvents {
                 let count = read(descriptor, &byte, 1)
                 if count < 0 && errno == EINTR { continue }
                 // EOF: the coordinator has exited. (It never writes, so data means the same.)
-                _exit(75)
+                _exit(WorkerExit.retryable)
             }
         }
         thread.start()

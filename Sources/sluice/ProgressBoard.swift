@@ -29,7 +29,7 @@ final class ProgressBoard: @unchecked Sendable {
     }
 
     private let mode: Mode
-    private let order = ["ingest", "count", "tokenizer", "tokenize", "window", "materialize"]
+    private let order = SluicePipeline.Stage.allCases.map(\.rawValue)
     private var stages: [String: Stage] = [:]
     private var drawnLines = 0
     private var lastJSONProgress = 0.0
@@ -42,51 +42,54 @@ final class ProgressBoard: @unchecked Sendable {
         switch event {
         case .planned(let tasks):
             for task in tasks {
-                stages[task.stage, default: Stage()].total += 1
-                stages[task.stage, default: Stage()].weight += task.weight
+                stages[task.id.stage.rawValue, default: Stage()].total += 1
+                stages[task.id.stage.rawValue, default: Stage()].weight += task.weight
             }
         case .started(let task, let attempt):
-            if stages[task.stage]?.firstStart == nil { stages[task.stage]?.firstStart = now }
-            stages[task.stage]?.running[task.id] = (0, 0, task.weight)
+            let (stage, id) = (task.id.stage.rawValue, task.id.description)
+            if stages[stage]?.firstStart == nil { stages[stage]?.firstStart = now }
+            stages[stage]?.running[id] = (0, 0, task.weight)
             if mode == .json {
-                emit(["event": .string("started"), "task": .string(task.id), "attempt": .int(attempt)])
+                emit(["event": .string("started"), "task": .string(id), "attempt": .int(attempt)])
             }
         case .progress(let task, let counters):
-            let bytes = counters["bytes"]?.integer ?? 0
-            let tokens = counters["tokens"]?.integer ?? 0
-            stages[task.stage]?.running[task.id] = (bytes, tokens, task.weight)
+            stages[task.id.stage.rawValue]?.running[task.id.description] = (
+                counters["bytes"] ?? 0, counters["tokens"] ?? 0, task.weight
+            )
         case .log(let task, let message):
             say(
                 "\(task.id): \(message)",
-                json: ["event": .string("log"), "task": .string(task.id), "message": .string(message)])
+                json: ["event": .string("log"), "task": .string(task.id.description), "message": .string(message)])
         case .finished(let task, let outcome):
-            var stage = stages[task.stage] ?? Stage()
-            stage.running[task.id] = nil
+            let id = task.id.description
+            var stage = stages[task.id.stage.rawValue] ?? Stage()
+            stage.running[id] = nil
             stage.done += 1
             stage.finishedWeight += task.weight
             stage.lastEnd = now
-            let skipped = outcome.done?["skipped"]?.bool ?? false
-            if skipped { stage.skipped += 1 }
-            stage.finishedBytes += outcome.done?["bytes"]?.integer ?? 0
-            stage.finishedTokens += outcome.done?["tokens"]?.integer ?? 0
-            stages[task.stage] = stage
-            let message = outcome.done?["message"]?.string ?? task.id
+            let reused = outcome.report?.reused ?? false
+            if reused { stage.skipped += 1 }
+            stage.finishedBytes += outcome.report?.counters["bytes"] ?? 0
+            stage.finishedTokens += outcome.report?.counters["tokens"] ?? 0
+            stages[task.id.stage.rawValue] = stage
+            let message = outcome.report?.message ?? id
             switch mode {
             case .lines: FileHandle.standardError.write(Data((message + "\n").utf8))
             case .json:
                 emit([
-                    "event": .string("finished"), "task": .string(task.id), "message": .string(message),
-                    "skipped": .bool(skipped), "seconds": .double(outcome.finished - outcome.started),
-                    "cpu_seconds": .double(outcome.cpuSeconds), "peak_rss_bytes": .int(outcome.peakRSSBytes),
+                    "event": .string("finished"), "task": .string(id), "message": .string(message),
+                    "reused": .bool(reused), "seconds": .double(outcome.finished - outcome.started),
+                    "cpu_seconds": .double(outcome.usage.cpuSeconds),
+                    "peak_rss_bytes": .int(outcome.usage.peakRSSBytes),
                 ])
             case .terminal: break
             }
         case .retrying(let task, let attempt, let reason, let tail):
-            stages[task.stage]?.running[task.id] = nil
+            stages[task.id.stage.rawValue]?.running[task.id.description] = nil
             say(
                 "\(task.id): attempt \(attempt) \(reason); retrying" + (tail.isEmpty ? "" : "\n" + tail),
                 json: [
-                    "event": .string("retrying"), "task": .string(task.id), "attempt": .int(attempt),
+                    "event": .string("retrying"), "task": .string(task.id.description), "attempt": .int(attempt),
                     "reason": .string(reason), "stderr_tail": .string(tail),
                 ])
         case .tick:

@@ -10,16 +10,20 @@ struct Run: ParsableCommand {
         abstract:
             "Run a pipeline config: plan its tasks, run them as worker processes, resume what a previous run left.",
         discussion: """
-            Each task (ingest and tokenize per part, window, materialize per shard) runs as a
-            `sluice worker` child process, at most --workers at a time, as soon as the tasks it
-            reads from are done. A failed task is retried ("retries" in the config, default 2);
-            Ctrl-C stops the workers and keeps every finished task. Running the same command
-            again resumes: tasks whose outputs still match their checksums are skipped, whatever
-            --workers was before. The output depends only on the config and the inputs.
+            Each task (ingest and tokenize per part, window, materialize per shard, finalize) runs \
+            as a `sluice worker` child process, at most --workers at a time, as soon as the tasks \
+            it reads from are done. A failed task is retried ("retries" in the config, default 2) \
+            unless the failure is one a retry cannot fix; Ctrl-C stops the workers and keeps every \
+            finished task. Running the same command again resumes: a task whose completion record \
+            holds and whose identity (exactly the settings and inputs its outputs depend on) is \
+            unchanged is reused, whatever --workers was before — so after changing only the \
+            window, embedding or shards settings, ingest and tokenize are reused. The output \
+            depends only on the config's output-defining settings and the inputs.
 
-            Writes OUT/docs/, OUT/tokens/ (with "tokenizer"), OUT/shards/, OUT/tables/ and
-            OUT/manifest.json (with "window"), and OUT/report.json: counts, everything skipped
-            or repaired, and each stage's wall time, CPU time and peak worker RSS.
+            Writes OUT/docs/, OUT/tokens/ (with "tokenizer"), OUT/shards/, OUT/tables/ and \
+            OUT/manifest.json (with "window"), and OUT/report.json: counts, everything skipped \
+            or repaired, and per stage the tasks run and reused, wall time, CPU time and peak \
+            worker RSS.
 
             Example: sluice run pipelines/verdict-ch02.json --out /tmp/verdict
             """)
@@ -36,8 +40,17 @@ struct Run: ParsableCommand {
     @Flag(name: .long, help: "Exit with status 3 if any input was skipped.")
     var strict = false
 
-    @Flag(name: .long, help: "Start over in an output directory made with a different config.")
+    @Flag(
+        name: .long,
+        help:
+            "Start over: remove what earlier runs left in the output directory (and make outputs that look too big for the free disk)."
+    )
     var force = false
+
+    @Option(
+        name: .long,
+        help: "The sluice binary the workers run (default: this one), e.g. a copy on a shared file system.")
+    var workerBinary: String?
 
     @Option(name: .long, help: "Times a failed task is retried (overrides the config's \"retries\").")
     var retries: Int?
@@ -66,8 +79,8 @@ struct Run: ParsableCommand {
         var options = PipelineRunner.Options()
         options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
         options.workersOverride = workers
-        options.strict = strict
         options.force = force
+        options.workerExecutable = workerBinary
         options.retriesOverride = retries
         var runner = PipelineRunner(configuration: configuration, options: options)
         let mode: ProgressBoard.Mode =
@@ -84,7 +97,7 @@ struct Run: ParsableCommand {
                     Data(("{\"event\":\"log\",\"message\":" + JSONNode.quoted(line) + "}\n").utf8))
             }
         }
-        let summary: PipelineRunner.Summary
+        let summary: RunReport
         do {
             summary = try runner.run()
             board.close()
@@ -106,7 +119,7 @@ struct Run: ParsableCommand {
         }
     }
 
-    func printSummary(_ summary: PipelineRunner.Summary, root: String) {
+    func printSummary(_ summary: RunReport, root: String) {
         let report = summary.ingest
         var lines = [
             "sluice run: done → \(root)",
@@ -124,8 +137,11 @@ struct Run: ParsableCommand {
             )
         }
         if let timing = summary.timing {
-            let stages = ["ingest", "count", "tokenizer", "tokenize", "window", "materialize"].compactMap { name in
-                timing.stages[name].map { name + String(format: " %.1f s", $0.wallSeconds) }
+            let stages = SluicePipeline.Stage.allCases.compactMap { stage in
+                timing.stages[stage.rawValue].map {
+                    stage.rawValue + String(format: " %.1f s", $0.wallSeconds)
+                        + ($0.reused > 0 ? " (\($0.reused) of \($0.tasks + $0.reused) reused)" : "")
+                }
             }
             lines.append(
                 String(format: "  time       %.1f s with %d worker(s) (", timing.wallSeconds, timing.workers)

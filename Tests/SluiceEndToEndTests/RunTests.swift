@@ -5,7 +5,9 @@ import Testing
 
 /// Every file under `root` except `_work/`, with its bytes: what "byte-identical output" means.
 /// report.json's "timing" (wall and CPU seconds, RSS) is the one part that may differ, and is left out.
-func outputFiles(_ root: String) throws -> [String: [UInt8]] {
+/// Every file of an output but `_work/`, with `report.json`'s timing taken out.
+/// - Parameter timing: whether the report must have timing (a run's does; finalize run alone, not).
+func outputFiles(_ root: String, timing: Bool = true) throws -> [String: [UInt8]] {
     var files: [String: [UInt8]] = [:]
     let enumerator = FileManager.default.enumerator(atPath: root)
     while let relative = enumerator?.nextObject() as? String {
@@ -14,18 +16,18 @@ func outputFiles(_ root: String) throws -> [String: [UInt8]] {
         let path = root + "/" + relative
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue {
             let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-            files[relative] = relative == "report.json" ? try withoutTiming(bytes) : bytes
+            files[relative] = relative == "report.json" ? try withoutTiming(bytes, required: timing) : bytes
         }
     }
     return files
 }
 
 /// A report with its "timing" member removed (and nothing else changed).
-func withoutTiming(_ report: [UInt8]) throws -> [UInt8] {
+func withoutTiming(_ report: [UInt8], required: Bool = true) throws -> [UInt8] {
     guard var object = try JSONSerialization.jsonObject(with: Data(report)) as? [String: Any] else {
         throw ShellError(description: "report.json is not a JSON object")
     }
-    #expect(object["timing"] != nil, "report.json has no timing")
+    #expect((object["timing"] != nil) == required, "report.json's timing")
     object["timing"] = nil
     return [UInt8](try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]))
 }
@@ -125,8 +127,8 @@ struct RunTests {
         #expect(try outputFiles(out) == first)
     }
 
-    @Test("a different config refuses to mix with old output unless --force; foreign directories are refused")
-    func refusals() throws {
+    @Test("a changed config reuses what it can and ends as a fresh run would; foreign directories are refused")
+    func changedConfig() throws {
         let directory = try TemporaryDirectory()
         let corpus = try makeMixedCorpus(directory)
         let configA = try writeConfig(directory, name: "a.json", "{\"inputs\": [\"\(corpus)\"]}")
@@ -134,10 +136,14 @@ struct RunTests {
             directory, name: "b.json", "{\"inputs\": [\"\(corpus)\"], \"ingest\": {\"newlines\": \"lf\"}}")
         let out = directory.path("out")
         #expect(try SluiceBinary.run(["run", configA, "--out", out]).status == 0)
-        let refused = try SluiceBinary.run(["run", configB, "--out", out])
-        #expect(refused.status == 1)
-        #expect(refused.stderr.contains("different config") && refused.stderr.contains("--force"))
-        #expect(try SluiceBinary.run(["run", configB, "--out", out, "--force"]).status == 0)
+        // An ingest setting is part of every ingest task's identity: all of them are redone.
+        let changed = try SluiceBinary.run(["run", configB, "--out", out, "--log", "text"])
+        #expect(changed.status == 0, "\(changed.stderr)")
+        #expect(!changed.stderr.contains("already done"), "\(changed.stderr)")
+        let fresh = directory.path("fresh")
+        #expect(try SluiceBinary.run(["run", configB, "--out", fresh]).status == 0)
+        #expect(try outputFiles(out) == (try outputFiles(fresh)))
+        #expect(try SluiceBinary.run(["run", configA, "--out", out, "--force"]).status == 0)
         try directory.write("foreign/keep-me.txt", "precious")
         let foreign = try SluiceBinary.run(["run", configA, "--out", directory.path("foreign")])
         #expect(foreign.status == 1)
@@ -299,39 +305,63 @@ struct EncodeCommandTests {
 
 @Suite("sluice plan / worker")
 struct WorkerTests {
-    @Test("tasks run one by one with sluice worker write exactly the files sluice run writes")
+    @Test("every planned task id runs through sluice worker --task ID, and the result is sluice run's, byte for byte")
     func workersEqualRun() throws {
         let directory = try TemporaryDirectory()
-        let corpus = try makeMixedCorpus(directory)
-        let config = try writeConfig(directory, tokenizedCorpusConfig(corpus))
-        let plan = try SluiceBinary.run(["plan", config, "--json"])
-        #expect(plan.status == 0)
-        let graph = try JSONNode.parse(plan.stdout)
-        guard case .array(let tasks)? = graph["tasks"]?.value else {
-            Issue.record("no tasks in the plan")
-            return
-        }
-        let parts = tasks.filter { $0["stage"]?.string == "ingest" }.count
-        #expect(parts >= 4)
+        let config = try fullPipelineConfig(directory)
         let byWorkers = directory.path("workers")
-        let early = try SluiceBinary.run(["worker", "tokenize", config, "--out", byWorkers, "--part", "0"])
-        #expect(early.status == 65)  // a retry cannot fix it: not retried by sluice run
-        #expect(early.stderr.contains("needs ingest part-00000 first"))
-        for stage in ["ingest", "tokenize"] {
-            for part in (0..<parts).reversed() {
-                let result = try SluiceBinary.run(["worker", stage, config, "--out", byWorkers, "--part", String(part)])
-                #expect(result.status == 0, "\(result.stderr)")
-            }
+        let prepared = try SluiceBinary.run(["plan", config, "--out", byWorkers, "--write", "--json"])
+        #expect(prepared.status == 0, "\(prepared.stderr)")
+        // What sluice plan prints is the plan file, written by the same encoder.
+        #expect(try [UInt8](Data(contentsOf: URL(fileURLWithPath: byWorkers + "/_work/plan.json"))) == prepared.stdout)
+        let early = try SluiceBinary.run(["worker", "--task", "tokenize/part-00000", byWorkers])
+        #expect(early.status == 65, "\(early.stderr)")  // a retry cannot fix it: not retried by sluice run
+        #expect(early.stderr.contains("needs ingest/part-00000 first"), "\(early.stderr)")
+        func plannedIDs() throws -> [String] {
+            let plan = try SluiceBinary.run(["plan", config, "--out", byWorkers, "--json"])
+            guard case .array(let tasks)? = try JSONNode.parse(plan.stdout)["tasks"]?.value else { return [] }
+            return tasks.compactMap { $0["id"]?.string }
         }
+        var ran: [String] = []
+        // Until the window task has run, the plan cannot list the materialize tasks.
+        var ids = try plannedIDs()
+        #expect(!ids.contains { $0.hasPrefix("materialize/") })
+        while let next = ids.first(where: { !ran.contains($0) }) {
+            let result = try SluiceBinary.run(["worker", "--task", next, byWorkers])
+            #expect(result.status == 0, "\(next): \(result.stderr)")
+            ran.append(next)
+            if next == "window" { ids = try plannedIDs() }
+        }
+        #expect(ran.filter { $0.hasPrefix("materialize/shard-") }.count >= 3)
+        #expect(ran.last == "finalize")
         let byRun = directory.path("run")
         #expect(try SluiceBinary.run(["run", config, "--out", byRun]).status == 0)
-        let runFiles = try outputFiles(byRun).filter { $0.key.hasPrefix("docs/") || $0.key.hasPrefix("tokens/") }
-        let workerFiles = try outputFiles(byWorkers).filter { $0.key.hasPrefix("docs/") || $0.key.hasPrefix("tokens/") }
+        var runFiles = try outputFiles(byRun)
+        var workerFiles = try outputFiles(byWorkers, timing: false)
+        #expect(runFiles.removeValue(forKey: "report.json") == workerFiles.removeValue(forKey: "report.json"))
+        #expect(runFiles.keys.sorted() == workerFiles.keys.sorted())
         #expect(runFiles == workerFiles)
         // sluice run over the workers' directory reuses every task they finished.
-        let assemble = try SluiceBinary.run(["run", config, "--out", byWorkers])
+        let assemble = try SluiceBinary.run(["run", config, "--out", byWorkers, "--log", "text"])
         #expect(assemble.status == 0, "\(assemble.stderr)")
-        #expect(assemble.stderr.components(separatedBy: "already done").count - 1 == 2 * parts)
-        #expect(try String(contentsOfFile: byWorkers + "/_work/plan.json", encoding: .utf8) == plan.stdoutText)
+        #expect(
+            assemble.stderr.components(separatedBy: "already done").count - 1 == ran.count - 1, "\(assemble.stderr)")
+    }
+
+    @Test("sluice worker names a task it cannot find, and an unprepared directory")
+    func workerErrors() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let out = directory.path("out")
+        let unprepared = try SluiceBinary.run(["worker", "--task", "window", out])
+        #expect(unprepared.status == 65)
+        #expect(unprepared.stderr.contains("sluice plan CONFIG --out"), "\(unprepared.stderr)")
+        #expect(try SluiceBinary.run(["plan", config, "--out", out, "--write"]).status == 0)
+        let missing = try SluiceBinary.run(["worker", "--task", "ingest/part-00999", out])
+        #expect(missing.status == 65)
+        #expect(missing.stderr.contains("ingest/part-00999 is not in the plan"), "\(missing.stderr)")
+        let malformed = try SluiceBinary.run(["worker", "--task", "ingest/3", out])
+        #expect(malformed.status == 64)
+        #expect(malformed.stderr.contains("not a task id"), "\(malformed.stderr)")
     }
 }

@@ -1,0 +1,144 @@
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Starts and stops attempts of tasks — worker processes here, cluster jobs elsewhere. The
+/// executor calls it on its queue and it reports back through the `deliver` closure it was
+/// attached with, on that same queue.
+public protocol TaskLauncher: AnyObject {
+    /// Called once, before any launch.
+    func attach(queue: DispatchQueue, deliver: @escaping (LauncherEvent) -> Void)
+    /// Starts attempt `attempt` of `task`; it later delivers `.exited` exactly once for it.
+    func launch(_ task: TaskSpec, attempt: Int)
+    /// Sends `signal` to the task's running attempt, if any.
+    func signal(_ task: TaskID, _ signal: Int32)
+    /// About five times a second: poll what cannot notify (a safety net for lost SIGCHLDs, a
+    /// cluster queue).
+    func tick()
+    /// Called once, after the run finished: release what `attach` set up.
+    func detach()
+}
+
+/// What a launcher reports.
+public enum LauncherEvent: Sendable {
+    case message(TaskID, WorkerMessage)
+    /// - Parameter lastWords: the end of the attempt's error output, indented.
+    case exited(TaskID, TaskExit, TaskUsage, lastWords: String)
+}
+
+/// Runs a plan: feeds a `SchedulerStateMachine` with what the launcher, SIGINT/SIGTERM and a
+/// timer report, and carries out the actions it returns. All of it happens on one serial queue;
+/// `run` blocks the calling thread until the state machine finishes.
+public final class Executor: @unchecked Sendable {
+    // Invariant: `machine`, `result` and `sources` are touched only on `queue` once `run` starts.
+    private let queue = DispatchQueue(label: "sluice.executor")
+    private let launcher: any TaskLauncher
+    private var machine: SchedulerStateMachine
+    private let expand: (Stage) throws -> [TaskSpec]
+    private let onEvent: (ExecutorEvent) -> Void
+    private var sources: [any DispatchSourceProtocol] = []
+    private var result: RunOutcome?
+    private let done = DispatchSemaphore(value: 0)
+    private let clock = DispatchTime.now().uptimeNanoseconds
+    private let handlesSignals: Bool
+
+    /// - Parameters:
+    ///   - slots: tasks at once.
+    ///   - expand: makes the tasks of an expanded stage once the task it follows has finished.
+    ///   - handlesSignals: stop cleanly on SIGINT/SIGTERM (off in tests that drive a fake launcher).
+    ///   - onEvent: called on the executor's queue for every event.
+    public init(
+        launcher: any TaskLauncher, slots: Int, retries: Int, expansions: [Stage: TaskID] = [:],
+        handlesSignals: Bool = true, expand: @escaping (Stage) throws -> [TaskSpec],
+        onEvent: @escaping (ExecutorEvent) -> Void
+    ) {
+        self.launcher = launcher
+        machine = SchedulerStateMachine(slots: slots, retries: retries, expansions: expansions)
+        self.expand = expand
+        self.onEvent = onEvent
+        self.handlesSignals = handlesSignals
+    }
+
+    private var now: Double { Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9 }
+
+    /// Runs `tasks` (and the stages expanded from them) to the end.
+    /// - Returns: how the run ended, and every finished task's outcome.
+    public func run(_ tasks: [TaskSpec]) -> (outcome: RunOutcome, tasks: [TaskOutcome]) {
+        queue.async { [self] in
+            launcher.attach(queue: queue) { [unowned self] event in handle(event) }
+            startSources()
+            perform(machine.submit(tasks, now: now))
+        }
+        done.wait()
+        return queue.sync {
+            (result ?? .failed("internal: the executor stopped without an outcome"), Array(machine.outcomes.values))
+        }
+    }
+
+    private func handle(_ event: LauncherEvent) {
+        switch event {
+        case .message(let id, let message):
+            perform(machine.message(id, message))
+        case .exited(let id, let exit, let usage, let lastWords):
+            perform(machine.exited(id, exit, usage: usage, lastWords: lastWords, now: now))
+        }
+    }
+
+    private func perform(_ actions: [SchedulerStateMachine.Action]) {
+        for action in actions {
+            switch action {
+            case .launch(let task, let attempt):
+                launcher.launch(task, attempt: attempt)
+            case .signal(let id, let number):
+                launcher.signal(id, number)
+            case .emit(let event):
+                onEvent(event)
+            case .expand(let stage):
+                do {
+                    let tasks = try expand(stage)
+                    perform(machine.submit(tasks, closing: stage, now: now))
+                } catch {
+                    perform(machine.expansionFailed(stage, "\(error)"))
+                }
+            case .finish(let outcome):
+                finish(outcome)
+            }
+        }
+    }
+
+    private func startSources() {
+        if handlesSignals {
+            for number in [SIGINT, SIGTERM] {
+                signal(number, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
+                source.setEventHandler { [unowned self] in perform(machine.interrupt(number)) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
+        timer.setEventHandler { [unowned self] in
+            launcher.tick()
+            onEvent(.tick)
+        }
+        timer.resume()
+        sources.append(timer)
+    }
+
+    private func finish(_ outcome: RunOutcome) {
+        guard result == nil else { return }
+        result = outcome
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        if handlesSignals {
+            signal(SIGINT, SIG_DFL)
+            signal(SIGTERM, SIG_DFL)
+        }
+        launcher.detach()
+        done.signal()
+    }
+}

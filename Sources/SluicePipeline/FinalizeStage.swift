@@ -1,0 +1,123 @@
+import Foundation
+import SluiceBPE
+import SluiceConfig
+import SluiceIO
+import SluiceIngest
+
+/// What a run made, for the summary and `report.json`.
+public struct RunReport: Codable, Sendable {
+    public var format = "sluice.report.v1"
+    /// SHA-256 of the config's output-defining part (what the manifest holds).
+    public var configSHA256: String
+    public var stages: [String]
+    public var ingest: IngestReport
+    public var docsParts: Int
+    public var tokens: Int?
+    public var tokensParts: Int?
+    public var windows: Int?
+    public var batches: Int?
+    public var shards: Int?
+    /// Added by the coordinator that ran the tasks: the only part of the output that differs
+    /// between runs.
+    public var timing: RunTiming?
+
+    enum CodingKeys: String, CodingKey {
+        case format
+        case configSHA256 = "config_sha256"
+        case stages, ingest
+        case docsParts = "docs_parts"
+        case tokens
+        case tokensParts = "tokens_parts"
+        case windows, batches, shards, timing
+    }
+}
+
+/// The finalize task, last of every run: checks that every task's completion record is there
+/// and whole, then writes `tokenizer.tiktoken`, `manifest.json` and `report.json` from those
+/// records. Shards are checked by size, not re-hashed: each materialize task hashed its shard as
+/// it wrote it (or before reusing it), and on large outputs re-hashing would cost minutes.
+/// It always runs — it is cheap and its outputs say what the whole run holds.
+public enum FinalizeStage: StageRunner {
+    static func run(_ task: TaskSpec, context: TaskContext) throws -> TaskReport {
+        let configuration = context.configuration
+        let layout = context.layout
+        let ingest = task.needs.filter { $0.stage == .ingest }
+        let docs = try ingest.map { id in
+            try IngestStage.source(part: id.index ?? 0, for: task.id, layout: layout)
+        }
+        var summary = IngestReport()
+        for sidecar in docs { summary.merge(sidecar.report) }
+        var report = RunReport(
+            configSHA256: configuration.outputDefiningSHA256, stages: ["ingest"], ingest: summary,
+            docsParts: docs.count)
+        defer { _ = report }
+
+        let tokenize = task.needs.filter { $0.stage == .tokenize }
+        if configuration.tokenizer != nil {
+            let tokenizer = try TokenizerStage.record(for: task.id, layout: layout)
+            let tokens = try tokenize.map { id in
+                try Completion.upstream(
+                    TokenizeStage.Sidecar.self, layout.tokensSidecar(id.index ?? 0), from: id, for: task.id)
+            }
+            guard tokens.allSatisfy({ $0.tokenizerSHA256 == tokenizer.sha256 }) else {
+                throw PipelineError(
+                    .damagedOutput,
+                    "tokens parts were made by another tokenizer than \(layout.workTokenizer); run again")
+            }
+            let rankFile = try readVerified(layout.workTokenizer, sha256: tokenizer.tiktokenSHA256)
+            try AtomicFileWriter.write(rankFile, to: layout.tokenizer)
+            report.stages.append("tokenize")
+            report.tokensParts = tokens.count
+            report.tokens = TokenStream.length(of: tokens)
+
+            if task.needs.contains(.window) {
+                let window = try Completion.upstream(
+                    WindowStage.Sidecar.self, layout.windowSidecar, from: .window, for: task.id)
+                guard window.sources == tokens.map(\.sha256) else {
+                    throw PipelineError(
+                        .damagedOutput, "\(layout.windowSidecar) was made from other tokens parts; run again")
+                }
+                let shards = try window.shards.map { span in
+                    guard
+                        let shard = MaterializeStage.completed(
+                            span.shard, window: window, layout: layout, hashing: false)
+                    else {
+                        throw PipelineError(
+                            .damagedOutput,
+                            "\(TaskID(.materialize, span.shard)) is not done: \(layout.shardRecord(span.shard)) is missing or does not match \(layout.windowSidecar); run again",
+                            path: layout.shardRecord(span.shard))
+                    }
+                    return shard
+                }
+                let separator = configuration.tokenizer?.documentSeparator.flatMap { tokenizer.specialTokens[$0] }
+                let manifest = Manifest.build(
+                    configuration: configuration, tokenizer: tokenizer, separator: separator,
+                    documents: summary.documents, windowRecord: window, shards: shards)
+                try AtomicFileWriter.write(manifest.serializedBytes() + [0x0A], to: layout.manifest)
+                report.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
+                report.windows = window.windows
+                report.batches = window.batches
+                report.shards = shards.count
+            }
+        }
+        try AtomicFileWriter.write(try StableJSON.encode(report), to: layout.report)
+        return TaskReport(
+            "finalize: " + (report.shards.map { "manifest of \($0) shard(s), " } ?? "")
+                + "report of \(docs.count) part(s)",
+            reused: false)
+    }
+
+    /// A file's bytes, checked against the SHA-256 its record holds.
+    static func readVerified(_ path: String, sha256: String) throws -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw PipelineError.classify(error)
+        }
+        guard SHA256Hasher.hex(bytes) == sha256 else {
+            throw PipelineError(.damagedOutput, "\(path) does not match its record; run again", path: path)
+        }
+        return bytes
+    }
+}
