@@ -43,14 +43,13 @@ public enum FinalizeStage: StageRunner {
         let layout = context.layout
         let ingest = task.needs.filter { $0.stage == .ingest }
         let docs = try ingest.map { id in
-            try IngestStage.source(part: id.index ?? 0, for: task.id, layout: layout)
+            try IngestStage.source(part: id.index ?? 0, for: task.id, layout: layout, hashing: false)
         }
         var summary = IngestReport()
         for sidecar in docs { summary.merge(sidecar.report) }
         var report = RunReport(
             configSHA256: configuration.outputDefiningSHA256, stages: ["ingest"], ingest: summary,
             docsParts: docs.count)
-        defer { _ = report }
 
         let tokenize = task.needs.filter { $0.stage == .tokenize }
         if configuration.tokenizer != nil {

@@ -67,11 +67,20 @@ public enum IngestStage: StageRunner {
     }
 
     /// The docs part a downstream task reads, checked against its sidecar.
-    static func source(part: Int, for reader: TaskID, layout: OutputLayout) throws -> DocsPart.Sidecar {
+    /// - Parameter hashing: re-hash the part (what a task that reads it does); without it only
+    ///   its size is checked — for finalize, which reads the sidecar alone.
+    static func source(part: Int, for reader: TaskID, layout: OutputLayout, hashing: Bool = true) throws
+        -> DocsPart.Sidecar
+    {
         let ingest = TaskID(.ingest, part)
         let sidecar = try Completion.upstream(
             DocsPart.Sidecar.self, layout.docsSidecar(part), from: ingest, for: reader)
-        guard Completion.fileMatches(layout.docsPart(part), bytes: sidecar.fileBytes, sha256: sidecar.sha256) else {
+        let path = layout.docsPart(part)
+        let intact =
+            hashing
+            ? Completion.fileMatches(path, bytes: sidecar.fileBytes, sha256: sidecar.sha256)
+            : Completion.fileHasSize(path, sidecar.fileBytes)
+        guard intact else {
             throw PipelineError(
                 .damagedOutput,
                 "\(reader) needs \(ingest): \(layout.docsPart(part)) does not match its sidecar; run again — a damaged part is redone",

@@ -74,7 +74,8 @@ public struct OutputDirectory {
     /// Makes `layout.root` this run's: refuses a non-empty directory Sluice did not make; with
     /// `startOver`, removes everything an earlier run left. Then writes the run record and plan.
     public func prepare(
-        configuration: Configuration, configText: [UInt8], plan: Plan, startOver: Bool, allowLargeOutput: Bool
+        configuration: Configuration, configText: [UInt8], plan: Plan, startOver: Bool, allowLargeOutput: Bool,
+        encoder: PlanFileEncoder = PlanFileEncoder()
     ) throws {
         let fileManager = FileManager.default
         var isDirectory: ObjCBool = false
@@ -107,7 +108,7 @@ public struct OutputDirectory {
         let record = RunRecord(configuration: configuration, configText: configText, allowLargeOutput: allowLargeOutput)
         try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.runRecord)
         removeUnplanned(plan)
-        try plan.write(to: layout)
+        try plan.write(to: layout, encoder: encoder)
     }
 
     /// Removes what an earlier run made that this plan does not: parts beyond its part count,

@@ -95,17 +95,18 @@ public struct PipelineRunner {
     }
 
     /// Plans and prepares `layout.root` for workers without running anything (`sluice plan --write`).
-    public func prepare() throws -> Plan {
+    public func prepare(encoder: PlanFileEncoder = PlanFileEncoder()) throws -> Plan {
         let plan = try Plan(configuration: configuration)
         try OutputDirectory(layout: layout).prepare(
             configuration: configuration, configText: configuration.text, plan: plan, startOver: options.force,
-            allowLargeOutput: options.force)
+            allowLargeOutput: options.force, encoder: encoder)
         return plan
     }
 
     public func run() throws -> RunReport {
         let clock = DispatchTime.now().uptimeNanoseconds
-        let plan = try prepare()
+        let planEncoder = PlanFileEncoder()
+        let plan = try prepare(encoder: planEncoder)
         let directory = OutputDirectory(layout: layout)
         let swept = directory.sweepTemporaryFiles()
         if swept > 0 { log("removed \(swept) temporary file(s) left by an interrupted run") }
@@ -132,7 +133,7 @@ public struct PipelineRunner {
                 full.tasks = (plan.tasks + expanded).enumerated().sorted {
                     ($0.element.id.stage, $0.offset) < ($1.element.id.stage, $1.offset)
                 }.map(\.element)
-                try full.write(to: layout)
+                try full.write(to: layout, encoder: planEncoder)
                 return expanded
             }, onEvent: onEvent)
         let (outcome, outcomes) = executor.run(plan.tasks)

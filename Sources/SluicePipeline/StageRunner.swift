@@ -2,12 +2,11 @@ import Foundation
 import SluiceConfig
 import SluiceIO
 
-/// What one task needs to run: the run's config, its output directory, the plan and a way to
-/// report progress.
+/// What one task needs to run besides its spec: the run's config, its output directory and a
+/// way to report progress.
 public struct TaskContext {
     public var configuration: Configuration
     public var layout: OutputLayout
-    public var plan: Plan
     public var events: WorkerEvents
     /// The run was started with `--force`: the window task makes tables and shards even when
     /// they look too big for the free disk.
@@ -58,10 +57,9 @@ public enum TaskRunner {
         do {
             let record = try RunRecord.load(layout)
             let configuration = try record.configuration()
-            let plan = try Plan.load(from: layout)
-            let spec = try plan.task(id, layout: layout)
+            let spec = try Plan.task(id, layout: layout)
             let context = TaskContext(
-                configuration: configuration, layout: layout, plan: plan, events: events,
+                configuration: configuration, layout: layout, events: events,
                 allowLargeOutput: record.allowLargeOutput)
             return try id.stage.runner.run(spec, context: context)
         } catch {

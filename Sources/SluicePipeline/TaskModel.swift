@@ -97,7 +97,7 @@ public struct TaskSpec: Codable, Sendable, Equatable {
     /// Stages every task of which this one reads, including tasks the plan expands later
     /// (finalize reads every materialize shard, whose number the window task fixes).
     public var needsEvery: [Stage]
-    /// What it reads: input names (ingest) or paths relative to the output directory.
+    /// What it reads besides `inputs`: paths relative to the output directory, or the config's files.
     public var reads: [String]
     /// What it writes, relative to the output directory.
     public var writes: [String]
@@ -129,7 +129,8 @@ public struct TaskSpec: Codable, Sendable, Equatable {
 
     /// What it reads, in a few words, for failure messages.
     public var readsSummary: String {
-        switch reads.count {
+        let reads = inputs?.map(\.identity) ?? reads
+        return switch reads.count {
         case 0: "reads nothing"
         case 1: "reads \(reads[0])"
         default: "reads \(reads.count) inputs from \(reads[0])"

@@ -46,7 +46,7 @@ struct PlanCommand: ParsableCommand {
                 plan.tasks.insert(contentsOf: expanded, at: plan.tasks.firstIndex { $0.id == .finalize } ?? 0)
             }
             if json {
-                FileHandle.standardOutput.write(Data(try StableJSON.encode(plan)))
+                FileHandle.standardOutput.write(Data(try plan.encoded()))
                 return
             }
             for task in plan.tasks {

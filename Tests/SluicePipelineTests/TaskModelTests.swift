@@ -64,7 +64,7 @@ struct TaskModelTests {
         let ingest = try #require(plan.tasks.first)
         #expect(ingest.inputs?.map(\.name).first == "corpus/0.txt")
         #expect(ingest.writes == ["docs/part-00000.lz4", "docs/part-00000.json"])
-        let decoded = try JSONDecoder().decode(Plan.self, from: Data(try StableJSON.encode(plan)))
+        let decoded = try JSONDecoder().decode(Plan.self, from: Data(try plan.encoded()))
         #expect(decoded == plan)
         // The same config plans the same graph with any worker count: workers are not an input.
         var other = configuration
