@@ -36,6 +36,10 @@ let package = Package(
             providers: [.apt(["liblz4-dev"])]
         ),
 
+        .systemLibrary(
+            name: "CSluiceProcess"
+        ),
+
         // MARK: - Libraries, one per concern
         .target(
             name: "SluiceBPE",
@@ -65,7 +69,9 @@ let package = Package(
         ),
         .target(
             name: "SluicePipeline",
-            dependencies: ["SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest"],
+            dependencies: [
+                "CSluiceProcess", "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest",
+            ],
             swiftSettings: strictSettings
         ),
         .executableTarget(

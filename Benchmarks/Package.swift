@@ -28,5 +28,26 @@ let package = Package(
                 .enableUpcomingFeature("MemberImportVisibility"),
             ]
         ),
+        .executableTarget(
+            name: "SchedulerBenchmark",
+            dependencies: [.product(name: "SluicePipeline", package: "sluice")],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
+        .executableTarget(
+            name: "PlanBenchmark",
+            dependencies: [
+                .product(name: "SluiceConfig", package: "sluice"),
+                .product(name: "SluiceIO", package: "sluice"),
+                .product(name: "SluiceIngest", package: "sluice"),
+                .product(name: "SluicePipeline", package: "sluice"),
+            ],
+            swiftSettings: [
+                .enableUpcomingFeature("ExistentialAny"),
+                .enableUpcomingFeature("MemberImportVisibility"),
+            ]
+        ),
     ]
 )

@@ -68,7 +68,7 @@ public final class Executor: @unchecked Sendable {
     /// - Returns: how the run ended, and every finished task's outcome.
     public func run(_ tasks: [TaskSpec]) -> (outcome: RunOutcome, tasks: [TaskOutcome]) {
         queue.async { [self] in
-            launcher.attach(queue: queue) { [unowned self] event in handle(event) }
+            launcher.attach(queue: queue) { [self] event in handle(event) }
             startSources()
             perform(machine.submit(tasks, now: now))
         }
@@ -114,14 +114,14 @@ public final class Executor: @unchecked Sendable {
             for number in [SIGINT, SIGTERM] {
                 signal(number, SIG_IGN)
                 let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [unowned self] in perform(machine.interrupt(number)) }
+                source.setEventHandler { [self] in perform(machine.interrupt(number)) }
                 source.resume()
                 sources.append(source)
             }
         }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
-        timer.setEventHandler { [unowned self] in
+        timer.setEventHandler { [self] in
             launcher.tick()
             onEvent(.tick)
         }
