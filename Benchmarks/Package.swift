@@ -2,6 +2,12 @@
 // Benchmarks live in their own package so the main package's build (and CI) stays lean.
 import PackageDescription
 
+/// The main package's upcoming features, for every benchmark target alike.
+let strictSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
 let package = Package(
     name: "sluice-benchmarks",
     dependencies: [.package(name: "sluice", path: "..")],
@@ -9,10 +15,7 @@ let package = Package(
         .executableTarget(
             name: "TokenizerBenchmark",
             dependencies: [.product(name: "SluiceBPE", package: "sluice")],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ]
+            swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "MaterializeBenchmark",
@@ -23,18 +26,12 @@ let package = Package(
                 .product(name: "SluiceIO", package: "sluice"),
                 .product(name: "SluicePipeline", package: "sluice"),
             ],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ]
+            swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "SchedulerBenchmark",
             dependencies: [.product(name: "SluicePipeline", package: "sluice")],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ]
+            swiftSettings: strictSettings
         ),
         .executableTarget(
             name: "PlanBenchmark",
@@ -44,10 +41,7 @@ let package = Package(
                 .product(name: "SluiceIngest", package: "sluice"),
                 .product(name: "SluicePipeline", package: "sluice"),
             ],
-            swiftSettings: [
-                .enableUpcomingFeature("ExistentialAny"),
-                .enableUpcomingFeature("MemberImportVisibility"),
-            ]
+            swiftSettings: strictSettings
         ),
     ]
 )

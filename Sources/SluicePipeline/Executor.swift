@@ -67,6 +67,16 @@ public final class Executor: @unchecked Sendable {
     /// Runs `tasks` (and the stages expanded from them) to the end.
     /// - Returns: how the run ended, and every finished task's outcome.
     public func run(_ tasks: [TaskSpec]) -> (outcome: RunOutcome, tasks: [TaskOutcome]) {
+        // The calling thread waits for the whole run: it is the one that takes SIGINT and
+        // SIGTERM, even when the process started with them blocked (a mask survives exec, and
+        // test harnesses and shells pass theirs on); the previous mask comes back at the end.
+        var interrupts = sigset_t()
+        var previousMask = sigset_t()
+        sigemptyset(&interrupts)
+        sigaddset(&interrupts, SIGINT)
+        sigaddset(&interrupts, SIGTERM)
+        if handlesSignals { pthread_sigmask(SIG_UNBLOCK, &interrupts, &previousMask) }
+        defer { if handlesSignals { pthread_sigmask(SIG_SETMASK, &previousMask, nil) } }
         queue.async { [self] in
             launcher.attach(queue: queue) { [self] event in handle(event) }
             startSources()
@@ -110,14 +120,17 @@ public final class Executor: @unchecked Sendable {
     }
 
     private func startSources() {
-        if handlesSignals {
-            for number in [SIGINT, SIGTERM] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [self] in perform(machine.interrupt(number)) }
-                source.resume()
-                sources.append(source)
+        if handlesSignals, let descriptor = InterruptPipe.install() {
+            // One read source for the whole run, on the self-pipe the signal handler writes to.
+            let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
+            source.setEventHandler { [self] in
+                var numbers = [UInt8](repeating: 0, count: 16)
+                let count = numbers.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+                for number in numbers.prefix(max(0, count)) { perform(machine.interrupt(Int32(number))) }
             }
+            source.setCancelHandler { close(descriptor) }
+            source.resume()
+            sources.append(source)
         }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
@@ -134,11 +147,45 @@ public final class Executor: @unchecked Sendable {
         result = outcome
         for source in sources { source.cancel() }
         sources.removeAll()
-        if handlesSignals {
-            signal(SIGINT, SIG_DFL)
-            signal(SIGTERM, SIG_DFL)
-        }
+        if handlesSignals { InterruptPipe.uninstall() }
         launcher.detach()
         done.signal()
+    }
+}
+
+/// SIGINT and SIGTERM for the executor, through a self-pipe: the handler only `write`s the
+/// signal's number (async-signal-safe), and the executor reads it from a read source. (libdispatch's
+/// signal sources crashed its event loop when worker processes came and went — SIGCHLD in
+/// SchedulerBenchmark on every run, SIGINT/SIGTERM in a 21-shard pipeline run — so none is used.)
+enum InterruptPipe {
+    // Invariant: set by `install` before the handler is, reset by `uninstall` after it is gone;
+    // the handler only reads it.
+    nonisolated(unsafe) static var writeEnd: Int32 = -1
+    nonisolated(unsafe) static var readEnd: Int32 = -1
+
+    /// Installs the handlers; the read end of the pipe, or nil if no pipe could be made.
+    static func install() -> Int32? {
+        var fds: [Int32] = [0, 0]
+        guard ProcessLauncher.makePipe(&fds) else { return nil }
+        for fd in fds { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        (readEnd, writeEnd) = (fds[0], fds[1])
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { number in
+            var byte = UInt8(truncatingIfNeeded: number)
+            _ = write(InterruptPipe.writeEnd, &byte, 1)
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        for number in [SIGINT, SIGTERM] { sigaction(number, &action, nil) }
+        return readEnd
+    }
+
+    /// Restores the default handlers and closes the pipe (its read source was cancelled first).
+    static func uninstall() {
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+        close(writeEnd)
+        writeEnd = -1
+        readEnd = -1
     }
 }

@@ -9,15 +9,14 @@ import Foundation
 /// Launches each attempt as a `sluice worker --task ID OUT --events` child process
 /// (`posix_spawn`) — DESIGN.md's local executor.
 ///
-/// Dispatch read sources deliver each child's exit (its pidfd becomes readable; then `wait4`
-/// gives the status and the child's CPU time and peak RSS), its stdout (typed worker messages)
-/// and its stderr (kept as a tail for failure messages). A pidfd names the process itself, so
-/// no other process that reuses the pid is ever waited for or signalled. (A SIGCHLD signal
-/// source was used before: libdispatch crashed in its event loop under fast process churn —
-/// SchedulerBenchmark, 2,000 short tasks, reproduced it on every run.) Where `pidfd_open` is
-/// missing (Linux < 5.3) the executor's 200 ms tick reaps instead. Children hold the read end
-/// of a "lifeline" pipe: if the coordinator dies, even by `kill -9`, they see EOF and exit, so
-/// no orphan keeps writing into the output.
+/// A `ChildMonitor` thread reports each child's stdout (typed worker messages), its stderr (the
+/// last 4 KiB are kept for failure messages) and its exit (its pidfd becomes readable; `wait4`
+/// gives the status and the child's CPU time and peak RSS). Stop signals go through a pidfd as
+/// well, so a worker that has been waited for is never confused with another process that got
+/// its pid. (libdispatch sources were used before and crashed its event loop under process
+/// churn; see `ChildMonitor`.) Children hold the read end of a "lifeline" pipe: if the
+/// coordinator dies, even by `kill -9`, they see EOF and exit, so no orphan keeps writing into
+/// the output.
 public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
     // Invariant: every `var` is touched only on `queue`, which `attach` sets before any use.
     public static let lifelineVariable = "SLUICE_LIFELINE_FD"
@@ -29,14 +28,14 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
     private var deliver: (LauncherEvent) -> Void = { _ in }
     private var lifelineRead: Int32 = -1
     private var lifelineWrite: Int32 = -1
+    private var monitor: ChildMonitor?
     /// The children's environment as C strings, made once (freed by `detach`).
     private var environmentBlock: [UnsafeMutablePointer<CChar>?] = [nil]
 
     private struct Child {
         var task: TaskID
-        var status: Int32?
-        var usage = rusage()
-        var openPipes = 2
+        /// For signals; -1 where pidfds are not available.
+        var pidfd: Int32
         var stdoutBuffer: [UInt8] = []
         var stderrTail: [UInt8] = []
     }
@@ -64,29 +63,40 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         environmentBlock = variables.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
         var fds: [Int32] = [0, 0]
         if Self.makePipe(&fds) { (lifelineRead, lifelineWrite) = (fds[0], fds[1]) }
+        monitor = ChildMonitor(queue: queue) { [self] event in
+            switch event {
+            case .output(let pid, let bytes, let isStdout): received(bytes, pid: pid, isStdout: isStdout)
+            case .exited(let pid, let status, let usage): complete(pid, status: status, usage: usage)
+            }
+        }
     }
 
-    /// Handlers capture the launcher strongly (a source outliving it would otherwise read freed
-    /// memory); a source ends when its child does, and dropping `deliver` here breaks the cycle.
+    /// Stops the monitor and drops `deliver` (which holds the executor): no cycle outlives the run.
     public func detach() {
+        monitor?.stop()
+        monitor = nil
         deliver = { _ in }
         environmentBlock.forEach { free($0) }
         environmentBlock = [nil]
         if lifelineWrite >= 0 { close(lifelineWrite) }
         if lifelineRead >= 0 { close(lifelineRead) }
         (lifelineRead, lifelineWrite) = (-1, -1)
+        for child in children.values where child.pidfd >= 0 { close(child.pidfd) }
     }
 
-    public func tick() {
-        for pid in children.keys { reap(pid) }
-    }
+    public func tick() {}
 
     public func signal(_ task: TaskID, _ signal: Int32) {
-        // Only a child not yet waited for: its pid cannot have been reused.
-        if let pid = pids[task], children[pid]?.status == nil { kill(pid, signal) }
+        guard let pid = pids[task], let child = children[pid] else { return }
+        if child.pidfd >= 0 {
+            _ = pidfd_send_signal(child.pidfd, signal, nil, 0)  // ESRCH once it is gone: harmless
+        } else {
+            kill(pid, signal)
+        }
     }
 
     public func launch(_ task: TaskSpec, attempt: Int) {
+        guard let monitor else { return launchFailed(task.id, "the child monitor could not be started") }
         var output: [Int32] = [0, 0]
         var errors: [Int32] = [0, 0]
         guard lifelineRead >= 0, Self.makePipe(&output) else {
@@ -103,7 +113,9 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         posix_spawn_file_actions_adddup2(&actions, lifelineRead, 3)
-        // The children start with default signal handling, whatever the coordinator ignores.
+        // The children start with default signal handling and nothing blocked, whatever the
+        // coordinator catches and whatever this (libdispatch) thread blocks — else a worker
+        // could sit out the SIGTERM that stops it.
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -112,7 +124,10 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         sigaddset(&defaults, SIGINT)
         sigaddset(&defaults, SIGTERM)
         posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF))
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments(task)).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -125,24 +140,9 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
             close(errors[0])
             return launchFailed(task.id, "cannot start \(executable): \(String(cString: strerror(spawned)))")
         }
-        children[pid] = Child(task: task.id)
+        children[pid] = Child(task: task.id, pidfd: pidfd_open(pid, 0))
         pids[task.id] = pid
-        watch(output[0], pid: pid, isStdout: true)
-        watch(errors[0], pid: pid, isStdout: false)
-        watchExit(pid)
-    }
-
-    /// A read source on the child's pidfd, which becomes readable once it has exited.
-    private func watchExit(_ pid: pid_t) {
-        let descriptor = pidfd_open(pid, 0)
-        guard descriptor >= 0 else { return }  // no pidfds here: `tick` reaps
-        let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
-        source.setEventHandler { [self] in
-            reap(pid)
-            if children[pid]?.status != nil || children[pid] == nil { source.cancel() }
-        }
-        source.setCancelHandler { close(descriptor) }
-        source.resume()
+        monitor.watch(pid: pid, stdout: output[0], stderr: errors[0])
     }
 
     private func launchFailed(_ task: TaskID, _ message: String) {
@@ -150,31 +150,7 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         queue.async { [self] in deliver(.exited(task, .launchFailed(message), TaskUsage(), lastWords: "")) }
     }
 
-    private func watch(_ descriptor: Int32, pid: pid_t, isStdout: Bool) {
-        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) | O_NONBLOCK)
-        let source = DispatchSource.makeReadSource(fileDescriptor: descriptor, queue: queue)
-        source.setEventHandler { [self] in
-            var chunk = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-                if count > 0 {
-                    received(chunk[0..<count], pid: pid, isStdout: isStdout)
-                    continue
-                }
-                if count < 0 && (errno == EAGAIN || errno == EINTR) { return }
-                source.cancel()  // EOF or error
-                return
-            }
-        }
-        source.setCancelHandler { [self] in
-            close(descriptor)
-            children[pid]?.openPipes -= 1
-            complete(pid)
-        }
-        source.resume()
-    }
-
-    private func received(_ bytes: ArraySlice<UInt8>, pid: pid_t, isStdout: Bool) {
+    private func received(_ bytes: [UInt8], pid: pid_t, isStdout: Bool) {
         guard var child = children[pid] else { return }
         if !isStdout {
             child.stderrTail += bytes
@@ -196,29 +172,17 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         }
     }
 
-    /// Collects `pid`'s exit status and usage if it has exited (`wait4`, without blocking).
-    private func reap(_ pid: pid_t) {
-        guard children[pid]?.status == nil else { return }
-        var status: Int32 = 0
-        var usage = rusage()
-        if wait4(pid, &status, WNOHANG, &usage) == pid {
-            children[pid]?.status = status
-            children[pid]?.usage = usage
-            complete(pid)
-        }
-    }
-
-    /// An attempt is over once its process has exited and both its pipes are drained.
-    private func complete(_ pid: pid_t) {
-        guard let child = children[pid], let status = child.status, child.openPipes == 0 else { return }
-        children[pid] = nil
+    /// An attempt is over: its process has exited and both its pipes are drained.
+    private func complete(_ pid: pid_t, status: Int32, usage: rusage) {
+        guard let child = children.removeValue(forKey: pid) else { return }
         pids[child.task] = nil
+        if child.pidfd >= 0 { close(child.pidfd) }
         let exit: TaskExit = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signalled(status & 0x7f)
-        let usage = TaskUsage(
-            cpuSeconds: Double(child.usage.ru_utime.tv_sec) + Double(child.usage.ru_utime.tv_usec) / 1e6
-                + Double(child.usage.ru_stime.tv_sec) + Double(child.usage.ru_stime.tv_usec) / 1e6,
-            peakRSSBytes: Int(child.usage.ru_maxrss) * 1024)
-        deliver(.exited(child.task, exit, usage, lastWords: Self.tail(child.stderrTail)))
+        let cost = TaskUsage(
+            cpuSeconds: Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6,
+            peakRSSBytes: Int(usage.ru_maxrss) * 1024)
+        deliver(.exited(child.task, exit, cost, lastWords: Self.tail(child.stderrTail)))
     }
 
     /// A close-on-exec pipe (spawns happen only on the executor's queue, so none can slip in

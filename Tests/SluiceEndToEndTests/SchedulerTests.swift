@@ -272,15 +272,18 @@ struct SchedulerTests {
         let expected = try outputFiles(reference)
         for stage in ["ingest/", "tokenizer", "tokenize/", "window", "materialize/", "finalize"] {
             let out = directory.path("out-\(stage.filter(\.isLetter))")
-            // The stage's tasks take long enough to be caught running.
-            let slow = try workerWrapper(directory, task: stage, before: "sleep 5")
+            // The stage's tasks take long enough to be caught running: they become a 30 s sleep,
+            // which only the coordinator's SIGTERM ends early.
+            let slow = try workerWrapper(directory, task: stage, before: "exec sleep 30")
             let log = directory.path("log-\(stage.filter(\.isLetter))")
             let run = try BackgroundRun(
                 ["run", config, "--out", out, "--workers", "2", "--log", "json", "--worker-binary", slow], log: log)
             #expect(waitForStart(of: stage, in: log, while: run), "\(stage): never started")
+            let interrupted = Date()
             kill(run.process.processIdentifier, SIGINT)
             let (status, output) = run.wait()
             #expect(status == 130, "\(stage): \(output)")
+            #expect(Date().timeIntervalSince(interrupted) < 15, "\(stage): the running tasks were not stopped")
             #expect(output.contains("interrupted by SIGINT"), "\(stage): \(output)")
             #expect(!FileManager.default.fileExists(atPath: out + "/manifest.json"), "\(stage)")
             Thread.sleep(forTimeInterval: 0.2)
