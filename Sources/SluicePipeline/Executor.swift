@@ -15,9 +15,6 @@ public protocol TaskLauncher: AnyObject {
     func launch(_ task: TaskSpec, attempt: Int)
     /// Sends `signal` to the task's running attempt, if any.
     func signal(_ task: TaskID, _ signal: Int32)
-    /// About five times a second: poll what cannot notify (a safety net for lost SIGCHLDs, a
-    /// cluster queue).
-    func tick()
     /// Called once, after the run finished: release what `attach` set up.
     func detach()
 }
@@ -134,10 +131,7 @@ public final class Executor: @unchecked Sendable {
         }
         let timer = DispatchSource.makeTimerSource(queue: queue)
         timer.schedule(deadline: .now() + .milliseconds(200), repeating: .milliseconds(200))
-        timer.setEventHandler { [self] in
-            launcher.tick()
-            onEvent(.tick)
-        }
+        timer.setEventHandler { [self] in onEvent(.tick) }
         timer.resume()
         sources.append(timer)
     }

@@ -63,7 +63,7 @@ public enum FinalizeStage: StageRunner {
                     .damagedOutput,
                     "tokens parts were made by another tokenizer than \(layout.workTokenizer); run again")
             }
-            let rankFile = try readVerified(layout.workTokenizer, sha256: tokenizer.tiktokenSHA256)
+            let rankFile = try Completion.readVerified(layout.workTokenizer, sha256: tokenizer.tiktokenSHA256)
             try AtomicFileWriter.write(rankFile, to: layout.tokenizer)
             report.stages.append("tokenize")
             report.tokensParts = tokens.count
@@ -104,19 +104,5 @@ public enum FinalizeStage: StageRunner {
             "finalize: " + (report.shards.map { "manifest of \($0) shard(s), " } ?? "")
                 + "report of \(docs.count) part(s)",
             reused: false)
-    }
-
-    /// A file's bytes, checked against the SHA-256 its record holds.
-    static func readVerified(_ path: String, sha256: String) throws -> [UInt8] {
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        } catch {
-            throw PipelineError.classify(error)
-        }
-        guard SHA256Hasher.hex(bytes) == sha256 else {
-            throw PipelineError(.damagedOutput, "\(path) does not match its record; run again", path: path)
-        }
-        return bytes
     }
 }

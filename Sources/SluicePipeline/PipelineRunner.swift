@@ -127,13 +127,9 @@ public struct PipelineRunner {
             launcher: launcher, slots: workers, retries: options.retriesOverride ?? configuration.retries,
             expansions: plan.expansion.map { [$0.stage: $0.after] } ?? [:],
             expand: { _ in
-                let expanded = try plan.expandedTasks(layout: layout)
+                let expanded = try plan.expansion?.tasks(layout: layout) ?? []
                 // The plan file shows the whole graph once it is known.
-                var full = plan
-                full.tasks = (plan.tasks + expanded).enumerated().sorted {
-                    ($0.element.id.stage, $0.offset) < ($1.element.id.stage, $1.offset)
-                }.map(\.element)
-                try full.write(to: layout, encoder: planEncoder)
+                try plan.including(expanded).write(to: layout, encoder: planEncoder)
                 return expanded
             }, onEvent: onEvent)
         let (outcome, outcomes) = executor.run(plan.tasks)

@@ -29,6 +29,20 @@ public struct Plan: Codable, Sendable, Equatable {
         public var after: TaskID
         /// That record, relative to the output directory.
         public var record: String
+
+        /// The stage's tasks from `layout`'s record, once the task they come after has written it.
+        public func tasks(layout: OutputLayout) throws -> [TaskSpec] {
+            let window: WindowStage.Sidecar
+            do {
+                window = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.path(record))
+            } catch {
+                throw PipelineError(
+                    .missingInput,
+                    "the \(stage) tasks come from \(layout.path(record)), which the \(after) task writes; it is missing or unreadable — run that task first",
+                    path: layout.path(record))
+            }
+            return Plan.materializeTasks(from: window)
+        }
     }
 
     /// Expands the config's inputs now and plans the tasks.
@@ -105,7 +119,7 @@ public struct Plan: Codable, Sendable, Equatable {
     }
 
     /// The materialize tasks: one per shard of the window task's record.
-    public func expandedTasks(from window: WindowStage.Sidecar) -> [TaskSpec] {
+    static func materializeTasks(from window: WindowStage.Sidecar) -> [TaskSpec] {
         let names = OutputLayout.relative
         return window.shards.map { span in
             TaskSpec(
@@ -116,19 +130,14 @@ public struct Plan: Codable, Sendable, Equatable {
         }
     }
 
-    /// The expanded tasks from `layout`'s record, once the task they come after has written it.
-    public func expandedTasks(layout: OutputLayout) throws -> [TaskSpec] {
-        guard let expansion else { return [] }
-        let record: WindowStage.Sidecar
-        do {
-            record = try StableJSON.decode(WindowStage.Sidecar.self, from: layout.path(expansion.record))
-        } catch {
-            throw PipelineError(
-                .missingInput,
-                "the \(expansion.stage) tasks come from \(layout.path(expansion.record)), which the \(expansion.after) task writes; it is missing or unreadable — run that task first",
-                path: layout.path(expansion.record))
-        }
-        return expandedTasks(from: record)
+    /// The plan with `expanded` tasks among its own, in stage order (what the plan file shows
+    /// once the expansion is known).
+    public func including(_ expanded: [TaskSpec]) -> Plan {
+        var plan = self
+        plan.tasks = (tasks + expanded).enumerated().sorted {
+            ($0.element.id.stage, $0.offset) < ($1.element.id.stage, $1.offset)
+        }.map(\.element)
+        return plan
     }
 
     // MARK: - The plan file
@@ -188,10 +197,10 @@ public struct Plan: Codable, Sendable, Equatable {
                     throw damaged(layout, error)
                 }
             }
-            if id.stage == header.expansion?.stage {
-                var plan = Plan(tasks: [])
-                plan.expansion = header.expansion
-                if let spec = try plan.expandedTasks(layout: layout).first(where: { $0.id == id }) { return spec }
+            if let expansion = header.expansion, id.stage == expansion.stage,
+                let spec = try expansion.tasks(layout: layout).first(where: { $0.id == id })
+            {
+                return spec
             }
             throw PipelineError(
                 .config,
@@ -200,10 +209,8 @@ public struct Plan: Codable, Sendable, Equatable {
         }
     }
 
-    init(tasks: [TaskSpec]) { self.tasks = tasks }
-
     /// The line of `bytes` holding `needle`, without its trailing comma.
-    private static func line(containing needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> ArraySlice<UInt8>? {
+    private static func line(containing needle: [UInt8], in bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
         guard let first = needle.first, let base = bytes.baseAddress, needle.count <= bytes.count else { return nil }
         var offset = 0
         // memchr to each candidate first byte, then compare: a few milliseconds over megabytes.
@@ -218,7 +225,7 @@ public struct Plan: Codable, Sendable, Equatable {
                 var end = position
                 while end < bytes.count && bytes[end] != 0x0A { end += 1 }
                 if end > start && bytes[end - 1] == 0x2C { end -= 1 }
-                return Array(bytes[start..<end])[...]
+                return Array(bytes[start..<end])
             }
             offset = position + 1
         }

@@ -84,8 +84,6 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         for child in children.values where child.pidfd >= 0 { close(child.pidfd) }
     }
 
-    public func tick() {}
-
     public func signal(_ task: TaskID, _ signal: Int32) {
         guard let pid = pids[task], let child = children[pid] else { return }
         if child.pidfd >= 0 {

@@ -114,6 +114,22 @@ enum Completion {
         return (attributes[.size] as? NSNumber)?.intValue == bytes
     }
 
+    /// A file's bytes, checked against the SHA-256 its record holds.
+    static func readVerified(_ path: String, sha256: String) throws -> [UInt8] {
+        let bytes: [UInt8]
+        do {
+            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw PipelineError.classify(error)
+        }
+        guard SHA256Hasher.hex(bytes) == sha256 else {
+            throw PipelineError(
+                .damagedOutput, "\(path) does not match its record; run again — the task that wrote it is redone",
+                path: path)
+        }
+        return bytes
+    }
+
     /// Decodes an upstream task's completion record, or says which task has to run first.
     static func upstream<T: Decodable>(_ type: T.Type, _ path: String, from task: TaskID, for reader: TaskID) throws
         -> T

@@ -154,18 +154,7 @@ public enum TokenizerStage: StageRunner {
 
     /// The run's tokenizer, checked against its record.
     static func encoder(_ record: Record, layout: OutputLayout) throws -> BPEEncoder {
-        let bytes: [UInt8]
-        do {
-            bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: layout.workTokenizer)))
-        } catch {
-            throw PipelineError.classify(error)
-        }
-        guard SHA256Hasher.hex(bytes) == record.tiktokenSHA256 else {
-            throw PipelineError(
-                .damagedOutput,
-                "\(layout.workTokenizer) does not match its record; run again — the tokenizer task is redone",
-                path: layout.workTokenizer)
-        }
+        let bytes = try Completion.readVerified(layout.workTokenizer, sha256: record.tiktokenSHA256)
         let vocabulary = try Vocabulary(tiktokenData: bytes, source: layout.workTokenizer)
         return try BPEEncoder(vocabulary: vocabulary, specialTokens: record.specialTokens)
     }

@@ -42,8 +42,8 @@ struct PlanCommand: ParsableCommand {
             options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
             let runner = PipelineRunner(configuration: configuration, options: options)
             var plan = write ? try runner.prepare() : try Plan(configuration: configuration)
-            if out != nil, let expanded = try? plan.expandedTasks(layout: runner.layout), !expanded.isEmpty {
-                plan.tasks.insert(contentsOf: expanded, at: plan.tasks.firstIndex { $0.id == .finalize } ?? 0)
+            if out != nil, let expanded = try? plan.expansion?.tasks(layout: runner.layout) {
+                plan = plan.including(expanded)
             }
             if json {
                 FileHandle.standardOutput.write(Data(try plan.encoded()))

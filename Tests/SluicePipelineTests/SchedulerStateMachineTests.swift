@@ -301,7 +301,6 @@ final class FakeLauncher: TaskLauncher, @unchecked Sendable {
     }
 
     func signal(_ task: TaskID, _ signal: Int32) {}
-    func tick() {}
     func detach() { detachCount += 1 }
 }
 
