@@ -4,4 +4,5 @@
 // process exits, so the local executor learns of each worker's exit from an fd read source
 // instead of a SIGCHLD signal source (libdispatch's crashed under fast process churn).
 #include <sys/pidfd.h>
+#include <sys/vfs.h>
 #endif

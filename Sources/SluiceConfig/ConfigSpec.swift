@@ -170,7 +170,47 @@ public enum ConfigSpec {
     /// Keys that say how a run is executed, never what it makes: they enter no task's identity
     /// and not the manifest's config, so outputs made with any worker count, retry limit,
     /// executor or output path are byte-identical.
-    public static let executionOnlyKeys: Set<String> = ["output", "workers", "retries"]
+    public static let executionOnlyKeys: Set<String> = ["output", "workers", "retries", "executor"]
+
+    public static let slurm: [ConfigField] = [
+        ConfigField(
+            "partition", .nullable(.string), default: .null,
+            "sbatch --partition; null: the cluster's default partition."),
+        ConfigField("account", .nullable(.string), default: .null, "sbatch --account; null: your default account."),
+        ConfigField("qos", .nullable(.string), default: .null, "sbatch --qos; null: the default QOS."),
+        ConfigField(
+            "time_limit", .nullable(.string), default: .null,
+            "sbatch --time for each task (\"30:00\", \"2-00:00:00\"); null: the partition's default. A task that hits it is retried."
+        ),
+        ConfigField(
+            "cpus_per_task", .integer(minimum: 1, maximum: 1024), default: .integer(1),
+            "sbatch --cpus-per-task. A task is one process; more CPUs only help the tokenizer stage's training."),
+        ConfigField(
+            "mem_per_task", .nullable(.string), default: .null,
+            "sbatch --mem for each task (\"4G\"); null: the partition's default. A task killed for memory is retried."
+        ),
+        ConfigField(
+            "max_array_size", .nullable(.integer(minimum: 1, maximum: 4_000_000)), default: .null,
+            "Most tasks in one job array; null: the cluster's MaxArraySize (scontrol show config). Larger stages are split."
+        ),
+        ConfigField(
+            "sbatch_args", .array(.string, minItems: 0), default: .array([]),
+            "Further sbatch arguments for every job, e.g. [\"--constraint=ssd\", \"--exclude=node7\"]."),
+        ConfigField(
+            "job_name", .string, default: .string(Array("sluice".utf8)),
+            "Prefix of the jobs' names: <job_name>-<stage>, as squeue shows them."),
+        ConfigField(
+            "poll_ms", .integer(minimum: 100, maximum: 600_000), default: .integer(1000),
+            "How often the coordinator asks squeue about its jobs."),
+    ]
+
+    public static let executor: [ConfigField] = [
+        ConfigField(
+            "kind", .enumeration(["local", "slurm"]), default: .string(Array("local".utf8)),
+            "local: worker processes on this machine; slurm: one job array per stage on a Slurm cluster (sluice run --executor overrides)."
+        ),
+        ConfigField("slurm", .object(slurm), default: .object([]), "Settings of the Slurm executor."),
+    ]
 
     public static let root: [ConfigField] = [
         ConfigField(
@@ -188,6 +228,9 @@ public enum ConfigSpec {
         ConfigField(
             "retries", .integer(minimum: 0, maximum: 100), default: .integer(2),
             "Times a failed task is retried before the run stops."),
+        ConfigField(
+            "executor", .object(executor), default: .object([]),
+            "Where the tasks run: worker processes here, or jobs on a Slurm cluster. Never changes the output."),
         ConfigField("ingest", .object(ingest), default: .object([]), "Reading inputs into documents."),
         ConfigField(
             "tokenizer", .nullable(.object(tokenizer)), default: .null,

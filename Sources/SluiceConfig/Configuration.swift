@@ -81,6 +81,33 @@ public struct EmbeddingSettings: Sendable, Equatable {
     public var positionTensor: String
 }
 
+/// Where a run's tasks execute (`executor` in the config); never part of what the output is.
+public struct ExecutorSettings: Sendable, Equatable {
+    public enum Kind: String, Sendable, CaseIterable {
+        case local, slurm
+    }
+
+    /// `executor.slurm`: how each task's job is submitted (docs/SLURM.md).
+    public struct Slurm: Sendable, Equatable {
+        public var partition: String?
+        public var account: String?
+        public var qos: String?
+        public var timeLimit: String?
+        public var cpusPerTask = 1
+        public var memoryPerTask: String?
+        /// nil: the cluster's `MaxArraySize`.
+        public var maxArraySize: Int?
+        public var sbatchArguments: [String] = []
+        public var jobName = "sluice"
+        public var pollMilliseconds = 1000
+        public init() {}
+    }
+
+    public var kind = Kind.local
+    public var slurm = Slurm()
+    public init() {}
+}
+
 /// A decoded, validated config (format 1) with every default filled in.
 public struct Configuration: Sendable {
     /// The config file, as given.
@@ -93,6 +120,7 @@ public struct Configuration: Sendable {
     public var output: String
     public var workers: Int?
     public var retries: Int
+    public var executor: ExecutorSettings
     public var ingest: IngestSettings
     public var tokenizer: TokenizerSettings?
     public var window: WindowSettings?
@@ -170,6 +198,23 @@ public struct Configuration: Sendable {
         output = node["output"]?.string ?? "out"
         workers = node["workers"].flatMap(Self.int)
         retries = node["retries"].flatMap(Self.int) ?? 2
+        var executor = ExecutorSettings()
+        if let section = node["executor"] {
+            executor.kind = section["kind"]?.string.flatMap(ExecutorSettings.Kind.init) ?? .local
+            if let slurm = section["slurm"] {
+                executor.slurm.partition = slurm["partition"]?.string
+                executor.slurm.account = slurm["account"]?.string
+                executor.slurm.qos = slurm["qos"]?.string
+                executor.slurm.timeLimit = slurm["time_limit"]?.string
+                executor.slurm.cpusPerTask = slurm["cpus_per_task"].flatMap(Self.int) ?? 1
+                executor.slurm.memoryPerTask = slurm["mem_per_task"]?.string
+                executor.slurm.maxArraySize = slurm["max_array_size"].flatMap(Self.int)
+                executor.slurm.sbatchArguments = slurm["sbatch_args"].flatMap(Self.strings) ?? []
+                executor.slurm.jobName = slurm["job_name"]?.string ?? "sluice"
+                executor.slurm.pollMilliseconds = slurm["poll_ms"].flatMap(Self.int) ?? 1000
+            }
+        }
+        self.executor = executor
         shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 134_217_728
 
         var ingest = IngestSettings()

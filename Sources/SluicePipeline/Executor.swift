@@ -17,6 +17,13 @@ public protocol TaskLauncher: AnyObject {
     func signal(_ task: TaskID, _ signal: Int32)
     /// Called once, after the run finished: release what `attach` set up.
     func detach()
+    /// The run is failing: cancel attempts that have not started yet (only launchers that
+    /// submit ahead have any); each still delivers its `.exited`.
+    func withdrawUnstarted()
+}
+
+extension TaskLauncher {
+    public func withdrawUnstarted() {}
 }
 
 /// What a launcher reports.
@@ -49,11 +56,12 @@ public final class Executor: @unchecked Sendable {
     ///   - onEvent: called on the executor's queue for every event.
     public init(
         launcher: any TaskLauncher, slots: Int, retries: Int, expansions: [Stage: TaskID] = [:],
-        handlesSignals: Bool = true, expand: @escaping (Stage) throws -> [TaskSpec],
+        dispatch: SchedulerStateMachine.Dispatch = .whenReady, handlesSignals: Bool = true,
+        expand: @escaping (Stage) throws -> [TaskSpec],
         onEvent: @escaping (ExecutorEvent) -> Void
     ) {
         self.launcher = launcher
-        machine = SchedulerStateMachine(slots: slots, retries: retries, expansions: expansions)
+        machine = SchedulerStateMachine(slots: slots, retries: retries, expansions: expansions, dispatch: dispatch)
         self.expand = expand
         self.onEvent = onEvent
         self.handlesSignals = handlesSignals
@@ -101,6 +109,8 @@ public final class Executor: @unchecked Sendable {
                 launcher.launch(task, attempt: attempt)
             case .signal(let id, let number):
                 launcher.signal(id, number)
+            case .withdrawUnstarted:
+                launcher.withdrawUnstarted()
             case .emit(let event):
                 onEvent(event)
             case .expand(let stage):

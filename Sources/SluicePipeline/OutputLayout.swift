@@ -23,6 +23,11 @@ public struct OutputLayout: Sendable {
     /// The task graph: what every executor runs and `sluice worker --task` reads its task from.
     public var planFile: String { path("_work/plan.json") }
     public var report: String { path("report.json") }
+    /// Job scripts, task lists and the record of submitted jobs of Slurm runs.
+    public var slurmDirectory: String { path("_work/slurm") }
+    public var slurmJobsRecord: String { path("_work/slurm/jobs.json") }
+    /// Per-task worker messages and errors of Slurm runs (`<stage>-<unit>.events` / `.log`).
+    public var logsDirectory: String { path("_work/logs") }
     public var manifest: String { path("manifest.json") }
     public var tokenizer: String { path("tokenizer.tiktoken") }
     /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.

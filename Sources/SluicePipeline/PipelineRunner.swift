@@ -28,6 +28,9 @@ public struct StageTiming: Codable, Sendable {
 
 /// Time and memory of a run: the only part of `report.json` that differs between runs.
 public struct RunTiming: Codable, Sendable {
+    /// `local` or `slurm`.
+    public var executor: String
+    /// Worker processes at once (0 on Slurm, where the cluster decides).
     public var workers: Int
     public var wallSeconds: Double
     /// CPU time of the coordinator itself (planning, scheduling, progress).
@@ -35,7 +38,7 @@ public struct RunTiming: Codable, Sendable {
     public var peakWorkerRSSBytes: Int
     public var stages: [String: StageTiming]
     enum CodingKeys: String, CodingKey {
-        case workers
+        case executor, workers
         case wallSeconds = "wall_seconds"
         case coordinatorCPUSeconds = "coordinator_cpu_seconds"
         case peakWorkerRSSBytes = "peak_worker_rss_bytes"
@@ -73,6 +76,8 @@ public struct PipelineRunner {
         public var workerExecutable: String?
         /// Extra environment for the workers.
         public var workerEnvironment: [String: String] = [:]
+        /// Where tasks run (overrides the config's `executor.kind`).
+        public var executorOverride: ExecutorSettings.Kind?
         public init() {}
     }
 
@@ -89,6 +94,8 @@ public struct PipelineRunner {
         self.options = options
         layout = OutputLayout(root: options.outputOverride ?? configuration.resolvePath(configuration.output))
     }
+
+    public var executorKind: ExecutorSettings.Kind { options.executorOverride ?? configuration.executor.kind }
 
     public var workerCount: Int {
         max(1, options.workersOverride ?? configuration.workers ?? ProcessInfo.processInfo.activeProcessorCount)
@@ -114,18 +121,34 @@ public struct PipelineRunner {
         defer { _ = directory.sweepTemporaryFiles() }
         let workers = workerCount
         let ingest = plan.tasks.filter { $0.id.stage == .ingest }
-        log(
-            "plan: \(plan.tasks.count) task(s), \(ingest.count) ingest task(s) over \(ingest.reduce(0) { $0 + ($1.inputs?.count ?? 0) }) input file(s), \(workers) worker(s) → \(layout.root)"
-        )
-        let launcher = ProcessLauncher(
-            executable: options.workerExecutable ?? Self.currentExecutable(), environment: options.workerEnvironment
-        ) { [layout] task in
-            ["worker", "--task", task.id.description, layout.root, "--events"]
+        let executable = options.workerExecutable ?? Self.currentExecutable()
+        let launcher: any TaskLauncher
+        let slots: Int
+        let dispatch: SchedulerStateMachine.Dispatch
+        let target: String
+        switch executorKind {
+        case .local:
+            launcher = ProcessLauncher(executable: executable, environment: options.workerEnvironment) {
+                [layout] task in
+                ["worker", "--task", task.id.description, layout.root, "--events"]
+            }
+            (slots, dispatch, target) = (workers, .whenReady, "\(workers) worker(s)")
+        case .slurm:
+            let cluster = try SlurmCluster.check(
+                settings: configuration.executor.slurm, output: layout.root, executable: executable)
+            launcher = SlurmLauncher(
+                settings: configuration.executor.slurm, layout: layout, executable: executable,
+                environment: options.workerEnvironment, maxArraySize: cluster.maxArraySize, log: log)
+            // The cluster decides how many run at once; every task is submitted as soon as it can be.
+            (slots, dispatch, target) = (1 << 30, .submitAhead, "Slurm (\(cluster.summary))")
         }
+        log(
+            "plan: \(plan.tasks.count) task(s), \(ingest.count) ingest task(s) over \(ingest.reduce(0) { $0 + ($1.inputs?.count ?? 0) }) input file(s), \(target) → \(layout.root)"
+        )
         let layout = layout
         let executor = Executor(
-            launcher: launcher, slots: workers, retries: options.retriesOverride ?? configuration.retries,
-            expansions: plan.expansion.map { [$0.stage: $0.after] } ?? [:],
+            launcher: launcher, slots: slots, retries: options.retriesOverride ?? configuration.retries,
+            expansions: plan.expansion.map { [$0.stage: $0.after] } ?? [:], dispatch: dispatch,
             expand: { _ in
                 let expanded = try plan.expansion?.tasks(layout: layout) ?? []
                 // The plan file shows the whole graph once it is known.
@@ -145,12 +168,15 @@ public struct PipelineRunner {
             throw PipelineError(.damagedOutput, "\(layout.report): unreadable after the finalize task: \(error)")
         }
         report.timing = Self.timing(
-            outcomes: outcomes, workers: workers, wall: Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9)
+            outcomes: outcomes, workers: executorKind == .local ? workers : 0, executor: executorKind,
+            wall: Double(DispatchTime.now().uptimeNanoseconds - clock) / 1e9)
         try AtomicFileWriter.write(try StableJSON.encode(report), to: layout.report)
         return report
     }
 
-    static func timing(outcomes: [TaskOutcome], workers: Int, wall: Double) -> RunTiming {
+    static func timing(
+        outcomes: [TaskOutcome], workers: Int, executor: ExecutorSettings.Kind = .local, wall: Double
+    ) -> RunTiming {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let coordinator =
@@ -168,7 +194,8 @@ public struct PipelineRunner {
                 retries: group.reduce(0) { $0 + $1.attempts - 1 })
         }
         return RunTiming(
-            workers: workers, wallSeconds: rounded(wall), coordinatorCPUSeconds: rounded(coordinator),
+            executor: executor.rawValue, workers: workers, wallSeconds: rounded(wall),
+            coordinatorCPUSeconds: rounded(coordinator),
             peakWorkerRSSBytes: outcomes.map(\.usage.peakRSSBytes).max() ?? 0, stages: stages)
     }
 

@@ -4,12 +4,19 @@ public enum TaskExit: Sendable, Equatable {
     case signalled(Int32)
     /// The launcher could not start it (no such binary, no pipes, a refused submission).
     case launchFailed(String)
+    /// The cluster ended it: a time limit, out of memory, a node failure (Slurm's job state and
+    /// what it means). Retried like a crash.
+    case ended(String)
+    /// Someone outside the run cancelled it; not retried — the run stops and says so.
+    case cancelled(String)
 
     var reason: String {
         switch self {
         case .exited(let status): "exited with status \(status)"
         case .signalled(let signal): "was killed by signal \(signal)"
         case .launchFailed(let message): "could not be started: \(message)"
+        case .ended(let message): "was ended by the cluster: \(message)"
+        case .cancelled(let message): "was cancelled: \(message)"
         }
     }
 }
@@ -65,15 +72,30 @@ public enum RunOutcome: Sendable, Equatable {
 /// local runs — so the policy is tested by driving this struct directly, in microseconds.
 ///
 /// The policy: a task is ready once every task it needs has finished (and, for `needsEvery`,
-/// its stage has been expanded and every task of it has finished); at most `slots` run at once,
+/// its stage has been expanded and every task of it has finished) — or, with
+/// `Dispatch.submitAhead` (a cluster that enforces dependencies itself), once every task it
+/// needs has been launched; at most `slots` run at once,
 /// later stages first (so results flow through the pipeline early); a failed attempt is retried
 /// up to `retries` times unless the worker said a retry cannot help (`WorkerExit.permanent`);
 /// after a failure or an interrupt nothing new starts, and the run finishes once the running
 /// tasks are gone.
 public struct SchedulerStateMachine {
+    /// When a task may be launched.
+    public enum Dispatch: Sendable, Equatable {
+        /// Once what it needs has finished: processes on this machine.
+        case whenReady
+        /// Once what it needs has been launched: cluster jobs that wait for their dependencies
+        /// in the cluster's queue. The launcher makes each attempt depend on the current attempts
+        /// of its needs and re-points them when a need is launched again.
+        case submitAhead
+    }
+
     public enum Action: Sendable, Equatable {
         case launch(TaskSpec, attempt: Int)
         case signal(TaskID, Int32)
+        /// The run is failing: withdraw attempts that have not started (submitted-ahead jobs
+        /// still waiting in the queue); running ones finish as they would locally.
+        case withdrawUnstarted
         /// The task this stage expands from has finished: read its record and `submit` the
         /// stage's tasks with `closing:` that stage.
         case expand(Stage)
@@ -96,6 +118,7 @@ public struct SchedulerStateMachine {
 
     public let slots: Int
     public let retries: Int
+    public let dispatch: Dispatch
     /// Stage → the task whose completion makes its tasks known.
     private let expansions: [Stage: TaskID]
 
@@ -105,7 +128,10 @@ public struct SchedulerStateMachine {
     private var unmet: [TaskID: Int] = [:]
     private var dependents: [TaskID: [TaskID]] = [:]
     private var stageWaiters: [Stage: [TaskID]] = [:]
-    private var unfinishedInStage: [Stage: Int] = [:]
+    /// Tasks not yet released — finished (`whenReady`) or launched (`submitAhead`) — per stage.
+    private var unreleasedInStage: [Stage: Int] = [:]
+    private var released: Set<TaskID> = []
+    private var withdrew = false
     private var openStages: Set<Stage>
     private var satisfiedStages: Set<Stage> = []
     private var awaitingExpansion: Set<Stage> = []
@@ -118,9 +144,10 @@ public struct SchedulerStateMachine {
     ///   - slots: tasks at once (workers, or cluster jobs in flight).
     ///   - retries: further attempts after a failed one.
     ///   - expansions: stages whose tasks are submitted later, and the task that fixes them.
-    public init(slots: Int, retries: Int, expansions: [Stage: TaskID] = [:]) {
+    public init(slots: Int, retries: Int, expansions: [Stage: TaskID] = [:], dispatch: Dispatch = .whenReady) {
         self.slots = max(1, slots)
         self.retries = max(0, retries)
+        self.dispatch = dispatch
         self.expansions = expansions
         openStages = Set(expansions.keys)
     }
@@ -137,11 +164,11 @@ public struct SchedulerStateMachine {
         for task in tasks where specs[task.id] == nil {
             specs[task.id] = task
             position[task.id] = position.count
-            unfinishedInStage[task.id.stage, default: 0] += 1
+            unreleasedInStage[task.id.stage, default: 0] += 1
         }
         for task in tasks {
             var count = 0
-            for need in task.needs where outcomes[need] == nil {
+            for need in task.needs where !released.contains(need) {
                 guard specs[need] != nil else {
                     return actions
                         + finishIfIdle(
@@ -191,9 +218,7 @@ public struct SchedulerStateMachine {
                 report: attempt.report)
             outcomes[id] = outcome
             actions.append(.emit(.finished(spec, outcome)))
-            for dependent in dependents.removeValue(forKey: id) ?? [] { needMet(dependent) }
-            unfinishedInStage[id.stage, default: 1] -= 1
-            satisfyStageIfDone(id.stage)
+            release(id)
             for (stage, after) in expansions where after == id && openStages.contains(stage) {
                 awaitingExpansion.insert(stage)
                 actions.append(.expand(stage))
@@ -203,7 +228,7 @@ public struct SchedulerStateMachine {
             switch exit {
             case .exited(WorkerExit.permanent):
                 fail(spec, "failed; not retried, the same inputs would fail again" + tail)
-            case .launchFailed:
+            case .launchFailed, .cancelled:
                 fail(spec, exit.reason)
             default:
                 if attempt.number <= retries {
@@ -218,7 +243,7 @@ public struct SchedulerStateMachine {
                 }
             }
         }
-        return actions + schedule(now: now)
+        return actions + withdrawIfFailing() + schedule(now: now)
     }
 
     /// The expansion of `stage` could not be made (its record is unreadable).
@@ -226,7 +251,7 @@ public struct SchedulerStateMachine {
         guard phase == .running else { return finishIfIdle() }
         awaitingExpansion.remove(stage)
         phase = .failing("cannot plan the \(stage) tasks: \(message)")
-        return finishIfIdle()
+        return withdrawIfFailing() + finishIfIdle()
     }
 
     /// SIGINT or SIGTERM: stop the running tasks (SIGTERM; a second interrupt sends SIGKILL).
@@ -248,6 +273,21 @@ public struct SchedulerStateMachine {
 
     // MARK: - Policy
 
+    /// What `id` unblocks — its dependents, and its stage's `needsEvery` waiters once the whole
+    /// stage is released — happens once: when it finishes, or when it is first launched ahead.
+    private mutating func release(_ id: TaskID) {
+        guard released.insert(id).inserted else { return }
+        for dependent in dependents.removeValue(forKey: id) ?? [] { needMet(dependent) }
+        unreleasedInStage[id.stage, default: 1] -= 1
+        satisfyStageIfDone(id.stage)
+    }
+
+    private mutating func withdrawIfFailing() -> [Action] {
+        guard dispatch == .submitAhead, case .failing = phase, !withdrew, !running.isEmpty else { return [] }
+        withdrew = true
+        return [.withdrawUnstarted]
+    }
+
     private mutating func needMet(_ id: TaskID) {
         guard let count = unmet[id] else { return }
         unmet[id] = count - 1
@@ -255,7 +295,7 @@ public struct SchedulerStateMachine {
     }
 
     private mutating func satisfyStageIfDone(_ stage: Stage) {
-        guard !openStages.contains(stage), !satisfiedStages.contains(stage), unfinishedInStage[stage, default: 0] == 0
+        guard !openStages.contains(stage), !satisfiedStages.contains(stage), unreleasedInStage[stage, default: 0] == 0
         else { return }
         satisfiedStages.insert(stage)
         for waiter in stageWaiters.removeValue(forKey: stage) ?? [] { needMet(waiter) }
@@ -277,6 +317,8 @@ public struct SchedulerStateMachine {
             running[id] = Attempt(number: number, started: now)
             actions.append(.launch(spec, attempt: number))
             actions.append(.emit(.started(spec, attempt: number)))
+            // Its dependents may be launched behind it; the queue pops them in this same loop.
+            if dispatch == .submitAhead { release(id) }
         }
         return actions + finishIfIdle()
     }

@@ -58,6 +58,20 @@ struct Run: ParsableCommand {
     @Option(
         name: .long,
         help:
+            "Where tasks run: local (worker processes here) or slurm (job arrays on the Slurm cluster sbatch reaches; see docs/SLURM.md). Overrides the config's \"executor\"."
+    )
+    var executor: ExecutorSettings.Kind?
+
+    @Flag(
+        name: .long,
+        help:
+            "With --executor slurm: submit the run's coordinator as a job and exit, printing its job id; follow it with sluice status OUT."
+    )
+    var detach = false
+
+    @Option(
+        name: .long,
+        help:
             "Progress: auto (live lines on a terminal, plain lines otherwise), text, or json (one object per line on stderr)."
     )
     var log: LogFormat = .auto
@@ -67,6 +81,7 @@ struct Run: ParsableCommand {
     func validate() throws {
         if let workers, workers < 1 { throw ValidationError("--workers must be at least 1, got \(workers)") }
         if let retries, retries < 0 { throw ValidationError("--retries must be 0 or more, got \(retries)") }
+        if detach && executor == .local { throw ValidationError("--detach needs --executor slurm") }
     }
 
     func run() throws {
@@ -82,7 +97,29 @@ struct Run: ParsableCommand {
         options.force = force
         options.workerExecutable = workerBinary
         options.retriesOverride = retries
+        options.executorOverride = executor
         var runner = PipelineRunner(configuration: configuration, options: options)
+        if detach {
+            guard runner.executorKind == .slurm else {
+                fail("--detach needs --executor slurm (or \"executor\": {\"kind\": \"slurm\"} in the config)")
+            }
+            var passOn: [String] = []
+            if let retries { passOn += ["--retries", String(retries)] }
+            if let workerBinary { passOn += ["--worker-binary", workerBinary] }
+            do {
+                let job = try runner.submitDetached(configFile: config, arguments: passOn)
+                print(
+                    """
+                    sluice run: submitted the coordinator as Slurm job \(job) → \(runner.layout.root)
+                      progress   sluice status \(runner.layout.root)
+                      its log    \(runner.layout.logsDirectory)/coordinator.log
+                      cancel     scancel \(job)   (it cancels the jobs it submitted; the same command resumes)
+                    """)
+            } catch {
+                fail(error)
+            }
+            return
+        }
         let mode: ProgressBoard.Mode =
             switch log {
             case .json: .json
@@ -159,5 +196,33 @@ struct Run: ParsableCommand {
             lines.append("  details    \(root)/report.json")
         }
         print(lines.joined(separator: "\n"))
+    }
+}
+
+extension ExecutorSettings.Kind: ExpressibleByArgument {}
+
+/// `sluice status OUT`: where a run stands, from its records and `squeue`.
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show how far a run has come: tasks done per stage and, for Slurm runs, the state of their jobs.",
+        discussion: """
+            Reads OUT/_work/plan.json and each task's files; for a Slurm run also OUT/_work/slurm/jobs.json \
+            (every job array submitted, element i running tasks[i]) and asks squeue about those jobs. \
+            Works during a run, after it, and for a run started with --detach. Exit status 0 when the \
+            run is complete, 2 when it is not (yet).
+            """)
+
+    @Argument(help: "The output directory of a run.")
+    var out: String
+
+    func run() throws {
+        let status: RunStatus
+        do {
+            status = try RunStatus.read(OutputLayout(root: URL(fileURLWithPath: out).standardized.path))
+        } catch {
+            fail(error)
+        }
+        print(status.text)
+        if !status.complete { throw ExitCode(2) }
     }
 }

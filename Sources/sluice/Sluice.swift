@@ -17,7 +17,8 @@ struct Sluice: ParsableCommand {
             64 bad command line; 3 finished, but --strict and some input was skipped.
             """,
         subcommands: [
-            Run.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self, TrainBPE.self,
+            Run.self, Status.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self,
+            TrainBPE.self,
             Config.self, Worker.self,
         ]
     )

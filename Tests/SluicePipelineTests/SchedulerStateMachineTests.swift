@@ -31,12 +31,16 @@ struct Driver {
     var signals: [(TaskID, Int32)] = []
     var events: [ExecutorEvent] = []
     var expansions: [Stage] = []
+    var withdrawals = 0
     var outcome: RunOutcome?
     var now = 0.0
 
-    init(slots: Int, retries: Int = 2, expands: Bool = true) {
+    init(
+        slots: Int, retries: Int = 2, expands: Bool = true,
+        dispatch: SchedulerStateMachine.Dispatch = .whenReady
+    ) {
         machine = SchedulerStateMachine(
-            slots: slots, retries: retries, expansions: expands ? [.materialize: .window] : [:])
+            slots: slots, retries: retries, expansions: expands ? [.materialize: .window] : [:], dispatch: dispatch)
     }
 
     mutating func apply(_ actions: [SchedulerStateMachine.Action]) {
@@ -49,6 +53,7 @@ struct Driver {
             case .signal(let id, let number): signals.append((id, number))
             case .emit(let event): events.append(event)
             case .expand(let stage): expansions.append(stage)
+            case .withdrawUnstarted: withdrawals += 1
             case .finish(let result): outcome = result
             }
         }
@@ -351,5 +356,101 @@ struct ExecutorTests {
             handlesSignals: false, expand: { _ in throw Broken() }, onEvent: { _ in })
         let (outcome, _) = executor.run(samplePlan(parts: 2))
         #expect(outcome == .failed("cannot plan the materialize tasks: window record unreadable"))
+    }
+
+    @Test("submit ahead: every task is launched once what it needs is launched; finalize once every shard is")
+    func submitAhead() {
+        var driver = Driver(slots: 1 << 30, dispatch: .submitAhead)
+        driver.submit(samplePlan(parts: 3))
+        // Everything up to the window goes at once, needs before dependents; finalize waits for the shards.
+        let first = driver.launches.map(\.0)
+        #expect(Set(first) == Set(samplePlan(parts: 3).map(\.id).filter { $0 != .finalize }))
+        for task in samplePlan(parts: 3) {
+            guard let position = first.firstIndex(of: task.id) else { continue }
+            for need in task.needs {
+                #expect(first.firstIndex(of: need) ?? .max < position, "\(task.id) before \(need)")
+            }
+        }
+        for id in first where id != .window { driver.exit(id) }
+        #expect(driver.expansions.isEmpty)
+        driver.exit(.window)
+        #expect(driver.expansions == [.materialize])
+        driver.submit(shards(2), closing: driver.expansions.removeLast())
+        #expect(driver.launches.suffix(3).map(\.0) == [TaskID(.materialize, 0), TaskID(.materialize, 1), .finalize])
+        driver.runToEnd()
+        #expect(driver.outcome == .completed)
+        #expect(driver.launches.count == samplePlan(parts: 3).count + 2)
+    }
+
+    @Test("submit ahead: a retry is a new launch, dependents stay launched; a failure withdraws what has not started")
+    func submitAheadRetryAndFailure() {
+        var driver = Driver(slots: 1 << 30, retries: 1, dispatch: .submitAhead)
+        driver.submit(samplePlan(parts: 2))
+        let launched = driver.launches.count
+        driver.exit(TaskID(.ingest, 1), .signalled(9))
+        #expect(driver.launches.count == launched + 1)
+        #expect(driver.launches.last.map { $0.0 == TaskID(.ingest, 1) && $0.1 == 2 } == true)
+        #expect(driver.running.contains(TaskID(.tokenize, 1)), "its dependent is not launched again by the policy")
+        #expect(driver.withdrawals == 0)
+        driver.exit(TaskID(.ingest, 1), .ended("TIMEOUT"))
+        #expect(driver.withdrawals == 1, "the run fails: jobs still waiting are withdrawn")
+        #expect(driver.outcome == nil, "it ends once every launched task has reported")
+        for id in driver.running { driver.exit(id, .signalled(15)) }
+        guard case .failed(let message)? = driver.outcome else {
+            Issue.record("expected a failure, got \(String(describing: driver.outcome))")
+            return
+        }
+        #expect(message.contains("ingest/part-00001") && message.contains("TIMEOUT"), "\(message)")
+    }
+
+    @Test("a task cancelled outside the run stops it, without a retry")
+    func cancelledIsNotRetried() {
+        var driver = Driver(slots: 1 << 30, retries: 3, dispatch: .submitAhead)
+        driver.submit(samplePlan(parts: 1))
+        let launched = driver.launches.count
+        driver.exit(.tokenizer, .cancelled("job 12_0 was cancelled outside this run (scancel)"))
+        #expect(driver.launches.count == launched)
+        for id in driver.running { driver.exit(id, .signalled(15)) }
+        guard case .failed(let message)? = driver.outcome else {
+            Issue.record("expected a failure")
+            return
+        }
+        #expect(message.contains("task tokenizer") && message.contains("cancelled outside this run"), "\(message)")
+    }
+}
+
+@Suite("Slurm dependency clauses")
+struct SlurmDependencyTests {
+    func refs(_ job: Int, _ indices: [Int]) -> Set<SlurmJobRef> {
+        Set(indices.map { SlurmJobRef(job: job, index: $0) })
+    }
+    let arrays: [Int: [TaskID]] = [
+        7: (0..<3).map { TaskID(.ingest, $0) }, 8: [.tokenizer], 9: (0..<3).map { TaskID(.tokenize, $0) },
+    ]
+
+    @Test("element i after element i: aftercorr; a whole array: afterok:JOB")
+    func correspondingAndWhole() {
+        let needs = (0..<3).map { refs(7, [$0]).union(refs(8, [0])) }
+        #expect(SlurmLauncher.dependencyClause(needs, arrays: arrays, replaced: []) == "aftercorr:7,afterok:8")
+        #expect(SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arrays: arrays, replaced: []) == "afterok:9")
+        #expect(SlurmLauncher.dependencyClause([[], []], arrays: arrays, replaced: []) == "")
+    }
+
+    @Test("a replaced element: the rest of its array by name, the new job beside it")
+    func replacedElement() {
+        let needs = [refs(9, [0, 2]).union(refs(11, [0]))]
+        #expect(
+            SlurmLauncher.dependencyClause(needs, arrays: arrays, replaced: refs(9, [1]))
+                == "afterok:9_0:9_2,afterok:11_0")
+        // A whole array whose element was replaced never satisfies afterok:JOB.
+        #expect(
+            SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arrays: arrays, replaced: refs(9, [1]))
+                == "afterok:9_0:9_1:9_2")
+    }
+
+    @Test("tasks needing different things cannot share an array")
+    func noSharedClause() {
+        #expect(SlurmLauncher.dependencyClause([refs(7, [0]), refs(7, [0, 1])], arrays: arrays, replaced: []) == nil)
+        #expect(SlurmLauncher.dependencyClause([refs(7, [1]), refs(7, [0])], arrays: arrays, replaced: []) == nil)
     }
 }
