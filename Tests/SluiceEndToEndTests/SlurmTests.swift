@@ -54,12 +54,13 @@ enum LoopbackSlurm {
 
 /// `fullPipelineConfig` with an `executor` section: jobs named `<jobName>-<stage>`, squeue
 /// polled every 200 ms. Execution-only, so the output is the same as any local run's.
-func slurmConfig(_ directory: TemporaryDirectory, jobName: String) throws -> String {
+func slurmConfig(_ directory: TemporaryDirectory, jobName: String, arraySize: Int? = nil) throws -> String {
     let local = try fullPipelineConfig(directory)
     let text = try String(contentsOfFile: local, encoding: .utf8)
     return try writeConfig(
         directory, name: "slurm.json",
-        "{\"executor\": {\"kind\": \"slurm\", \"slurm\": {\"job_name\": \"\(jobName)\", \"poll_ms\": 200}},"
+        "{\"executor\": {\"kind\": \"slurm\", \"slurm\": {\"job_name\": \"\(jobName)\", \"poll_ms\": 200"
+            + (arraySize.map { ", \"max_array_size\": \($0)" } ?? "") + "}},"
             + text.drop(while: { $0 != "{" }).dropFirst())
 }
 
@@ -121,11 +122,13 @@ struct SlurmTests {
         #expect(try LoopbackSlurm.jobs(named: "t-clean").isEmpty, "jobs left in the queue")
     }
 
-    @Test("a task killed mid-run is retried as a new job, its dependents re-pointed; the output is identical")
+    @Test(
+        "a task killed mid-run is retried as a new job, its dependents re-pointed; stages split into arrays of 3; identical output"
+    )
     func killedTaskIsRetried() throws {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
-        let config = try slurmConfig(directory, jobName: "t-kill")
+        let config = try slurmConfig(directory, jobName: "t-kill", arraySize: 3)
         let reference = directory.path("reference")
         #expect(try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference]).status == 0)
         let marker = directory.path("killed-once")
@@ -150,8 +153,16 @@ struct SlurmTests {
         let report = try JSONNode.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))))
         #expect(report["timing"]?["stages"]?["tokenize"]?["retries"]?.integer == 1)
         let record = try StableJSON.decode(SlurmJobsRecord.self, from: out + "/_work/slurm/jobs.json")
+        let ingest = record.submissions.filter { $0.stage == .ingest }
         let tokenize = record.submissions.filter { $0.stage == .tokenize }
-        #expect(tokenize.count == 2 && tokenize.last?.tasks == [TaskID(.tokenize, 1)], "one new job for the retry")
+        #expect(ingest.count >= 2 && ingest.allSatisfy { $0.tasks.count <= 3 }, "split at max_array_size")
+        // Split the same way: chunk c of tokenize pairs with chunk c of ingest.
+        for (chunk, ingestChunk) in zip(tokenize, ingest) {
+            #expect(chunk.dependency.hasPrefix("aftercorr:\(ingestChunk.job),"), "\(chunk.dependency)")
+        }
+        #expect(
+            tokenize.count == ingest.count + 1 && tokenize.last?.tasks == [TaskID(.tokenize, 1)],
+            "one new job for the retry")
         // The window job waited on the killed one: it was submitted again, on the new job.
         let window = record.submissions.filter { $0.stage == .window }
         #expect(window.count == 2, "\(window.map(\.dependency))")
