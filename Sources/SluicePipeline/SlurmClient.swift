@@ -68,7 +68,7 @@ public struct SlurmQueue: Sendable {
 public struct SlurmCommandError: Error, CustomStringConvertible {
     public var command: String
     public var message: String
-    public var description: String { "\(command): \(message)" }
+    public var description: String { message.hasPrefix(command + ":") ? message : "\(command): \(message)" }
 }
 
 /// Slurm's user commands — `sbatch`, `squeue`, `scancel`, `scontrol` — run as short child
@@ -86,6 +86,12 @@ public struct SlurmClient: Sendable {
         return nil
     }
 
+    /// This process's user (`--user` rather than `--me`, which Slurm before 20.11 lacks).
+    static let userName: String = {
+        guard let entry = getpwuid(geteuid()), let name = entry.pointee.pw_name else { return String(geteuid()) }
+        return String(cString: name)
+    }()
+
     /// `sbatch --parsable ARGUMENTS`: the new job's id.
     public func submit(_ arguments: [String]) throws(SlurmCommandError) -> Int {
         let result = try run(["sbatch", "--parsable"] + arguments)
@@ -102,7 +108,8 @@ public struct SlurmClient: Sendable {
     /// The caller's jobs, one line per array element, including those finished within the
     /// cluster's `MinJobAge`.
     public func queue() throws(SlurmCommandError) -> SlurmQueue {
-        let result = try run(["squeue", "--noheader", "--me", "--array", "--states=all", "--format=%F|%K|%T|%r"])
+        let result = try run(
+            ["squeue", "--noheader", "--user=\(Self.userName)", "--array", "--states=all", "--format=%F|%K|%T|%r"])
         var queue = SlurmQueue()
         for line in result.output.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map {

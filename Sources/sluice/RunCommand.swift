@@ -25,6 +25,13 @@ struct Run: ParsableCommand {
             or repaired, and per stage the tasks run and reused, wall time, CPU time and peak \
             worker RSS.
 
+            With --executor slurm (or "executor": {"kind": "slurm"} in the config) the same tasks \
+            run as Slurm job arrays, one per stage, each job depending on exactly the jobs it reads \
+            from; OUT, the inputs and the binary must be on a file system the compute nodes share. \
+            Failed jobs are retried as new jobs, Ctrl-C cancels every job the run submitted, \
+            --detach submits the coordinator itself as a job and exits, and sluice status OUT \
+            shows progress. See docs/SLURM.md.
+
             Example: sluice run pipelines/verdict-ch02.json --out /tmp/verdict
             """)
 

@@ -221,6 +221,21 @@ struct SlurmTests {
         #expect(try outputFiles(out) == outputFiles(reference))
     }
 
+    @Test("a submission the cluster refuses (no such partition) fails the run naming it; nothing is left queued")
+    func refusedSubmission() throws {
+        try #require(LoopbackSlurm.available)
+        let directory = try TemporaryDirectory()
+        let config = try slurmConfig(directory, jobName: "t-partition")
+        let text = try String(contentsOfFile: config, encoding: .utf8)
+        let bad = try writeConfig(
+            directory, name: "bad.json",
+            text.replacingOccurrences(of: "\"poll_ms\": 200", with: "\"poll_ms\": 200, \"partition\": \"nosuch\""))
+        let result = try SluiceBinary.run(["run", bad, "--out", directory.path("out")])
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("sbatch") && result.stderr.contains("partition"), "\(result.stderr)")
+        #expect(try LoopbackSlurm.jobs(named: "t-partition").isEmpty, "jobs left in the queue")
+    }
+
     @Test("--detach submits the coordinator as a job and exits; sluice status follows it to the end")
     func detachedRun() throws {
         try #require(LoopbackSlurm.available)
