@@ -64,6 +64,14 @@ func slurmConfig(_ directory: TemporaryDirectory, jobName: String, arraySize: In
             + text.drop(while: { $0 != "{" }).dropFirst())
 }
 
+/// The output of a local run of `config` (the reference a Slurm run must equal).
+func localReference(_ config: String, _ directory: TemporaryDirectory) throws -> [String: [UInt8]] {
+    let reference = directory.path("reference")
+    let result = try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference])
+    #expect(result.status == 0, "\(result.stderr)")
+    return try outputFiles(reference)
+}
+
 @Suite(
     "Slurm executor on the loopback cluster", .serialized,
     .enabled(
@@ -129,8 +137,7 @@ struct SlurmTests {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
         let config = try slurmConfig(directory, jobName: "t-kill", arraySize: 3)
-        let reference = directory.path("reference")
-        #expect(try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference]).status == 0)
+        let expected = try localReference(config, directory)
         let marker = directory.path("killed-once")
         // The first attempt of tokenize part 1 is killed by SIGKILL while its worker runs.
         let wrapper = try workerWrapper(
@@ -149,7 +156,7 @@ struct SlurmTests {
         #expect(result.status == 0, "\(result.stderr)")
         #expect(result.stderr.contains("tokenize/part-00001"), "the retry is reported: \(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: marker))
-        #expect(try outputFiles(out) == outputFiles(reference))
+        #expect(try outputFiles(out) == expected)
         let report = try JSONNode.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))))
         #expect(report["timing"]?["stages"]?["tokenize"]?["retries"]?.integer == 1)
         let record = try StableJSON.decode(SlurmJobsRecord.self, from: out + "/_work/slurm/jobs.json")
@@ -177,8 +184,7 @@ struct SlurmTests {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
         let config = try slurmConfig(directory, jobName: "t-scancel")
-        let reference = directory.path("reference")
-        #expect(try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference]).status == 0)
+        let expected = try localReference(config, directory)
         let marker = directory.path("slept-once")
         let wrapper = try workerWrapper(
             directory, task: "window", before: "[ -e '\(marker)' ] || { touch '\(marker)'; sleep 120; }")
@@ -193,7 +199,7 @@ struct SlurmTests {
         #expect(try LoopbackSlurm.jobs(named: "t-scancel").isEmpty, "the run left jobs waiting")
         let resumed = try SluiceBinary.run(["run", config, "--out", out, "--worker-binary", wrapper])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try outputFiles(out) == outputFiles(reference))
+        #expect(try outputFiles(out) == expected)
     }
 
     @Test("Ctrl-C of the coordinator cancels every job it submitted and exits 130; the same command resumes")
@@ -201,8 +207,7 @@ struct SlurmTests {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
         let config = try slurmConfig(directory, jobName: "t-sigint")
-        let reference = directory.path("reference")
-        #expect(try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference]).status == 0)
+        let expected = try localReference(config, directory)
         let wrapper = try workerWrapper(directory, task: "tokenize/part-00002", before: "sleep 120")
         let out = directory.path("slurm")
         let run = try BackgroundRun(
@@ -218,7 +223,7 @@ struct SlurmTests {
         #expect(try LoopbackSlurm.jobs(named: "t-sigint").isEmpty, "jobs outlived the coordinator")
         let resumed = try SluiceBinary.run(["run", config, "--out", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
-        #expect(try outputFiles(out) == outputFiles(reference))
+        #expect(try outputFiles(out) == expected)
     }
 
     @Test("a submission the cluster refuses (no such partition) fails the run naming it; nothing is left queued")
@@ -241,8 +246,7 @@ struct SlurmTests {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
         let config = try slurmConfig(directory, jobName: "t-detach")
-        let reference = directory.path("reference")
-        #expect(try SluiceBinary.run(["run", config, "--executor", "local", "--out", reference]).status == 0)
+        let expected = try localReference(config, directory)
         let out = directory.path("slurm")
         let submitted = try SluiceBinary.run(["run", config, "--out", out, "--detach"])
         #expect(submitted.status == 0, "\(submitted.stderr)")
@@ -255,7 +259,7 @@ struct SlurmTests {
             status = try SluiceBinary.run(["status", out])
         }
         #expect(status.status == 0, "\(status.stdoutText)\(status.stderr)")
-        #expect(try outputFiles(out) == outputFiles(reference))
+        #expect(try outputFiles(out) == expected)
         let log = try String(contentsOfFile: out + "/_work/logs/coordinator.log", encoding: .utf8)
         #expect(log.contains("sluice run: done"), "\(log)")
     }

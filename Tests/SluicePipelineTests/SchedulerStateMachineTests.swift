@@ -72,6 +72,16 @@ struct Driver {
                 id, exit, usage: TaskUsage(cpuSeconds: 1, peakRSSBytes: 1 << 20), lastWords: lastWords, now: now))
     }
 
+    /// Ends every launched attempt as stopped; the run's failure message ("" if it did not fail).
+    mutating func failureAfterStopping() -> String {
+        for id in running { exit(id, .signalled(15)) }
+        guard case .failed(let message)? = outcome else {
+            Issue.record("expected a failure, got \(String(describing: outcome))")
+            return ""
+        }
+        return message
+    }
+
     /// Finishes running tasks, first launched first, until none runs; expands materialize into `shardCount`.
     mutating func runToEnd(shardCount: Int = 3) {
         while outcome == nil {
@@ -395,11 +405,7 @@ struct ExecutorTests {
         driver.exit(TaskID(.ingest, 1), .ended("TIMEOUT"))
         #expect(driver.withdrawals == 1, "the run fails: jobs still waiting are withdrawn")
         #expect(driver.outcome == nil, "it ends once every launched task has reported")
-        for id in driver.running { driver.exit(id, .signalled(15)) }
-        guard case .failed(let message)? = driver.outcome else {
-            Issue.record("expected a failure, got \(String(describing: driver.outcome))")
-            return
-        }
+        let message = driver.failureAfterStopping()
         #expect(message.contains("ingest/part-00001") && message.contains("TIMEOUT"), "\(message)")
     }
 
@@ -410,11 +416,7 @@ struct ExecutorTests {
         let launched = driver.launches.count
         driver.exit(.tokenizer, .cancelled("job 12_0 was cancelled outside this run (scancel)"))
         #expect(driver.launches.count == launched)
-        for id in driver.running { driver.exit(id, .signalled(15)) }
-        guard case .failed(let message)? = driver.outcome else {
-            Issue.record("expected a failure")
-            return
-        }
+        let message = driver.failureAfterStopping()
         #expect(message.contains("task tokenizer") && message.contains("cancelled outside this run"), "\(message)")
     }
 }
