@@ -56,12 +56,13 @@ public final class Executor: @unchecked Sendable {
     ///   - onEvent: called on the executor's queue for every event.
     public init(
         launcher: any TaskLauncher, slots: Int, retries: Int, expansions: [Stage: TaskID] = [:],
-        dispatch: SchedulerStateMachine.Dispatch = .whenReady, handlesSignals: Bool = true,
+        launchPolicy: SchedulerStateMachine.LaunchPolicy = .whenReady, handlesSignals: Bool = true,
         expand: @escaping (Stage) throws -> [TaskSpec],
         onEvent: @escaping (ExecutorEvent) -> Void
     ) {
         self.launcher = launcher
-        machine = SchedulerStateMachine(slots: slots, retries: retries, expansions: expansions, dispatch: dispatch)
+        machine = SchedulerStateMachine(
+            slots: slots, retries: retries, expansions: expansions, launchPolicy: launchPolicy)
         self.expand = expand
         self.onEvent = onEvent
         self.handlesSignals = handlesSignals

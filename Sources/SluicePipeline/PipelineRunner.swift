@@ -124,7 +124,7 @@ public struct PipelineRunner {
         let executable = options.workerExecutable ?? Self.currentExecutable()
         let launcher: any TaskLauncher
         let slots: Int
-        let dispatch: SchedulerStateMachine.Dispatch
+        let launchPolicy: SchedulerStateMachine.LaunchPolicy
         let target: String
         switch executorKind {
         case .local:
@@ -132,7 +132,7 @@ public struct PipelineRunner {
                 [layout] task in
                 ["worker", "--task", task.id.description, layout.root, "--events"]
             }
-            (slots, dispatch, target) = (workers, .whenReady, "\(workers) worker(s)")
+            (slots, launchPolicy, target) = (workers, .whenReady, "\(workers) worker(s)")
         case .slurm:
             let cluster = try SlurmCluster.check(
                 settings: configuration.executor.slurm, output: layout.root, executable: executable)
@@ -140,7 +140,7 @@ public struct PipelineRunner {
                 settings: configuration.executor.slurm, layout: layout, executable: executable,
                 environment: options.workerEnvironment, maxArraySize: cluster.maxArraySize, log: log)
             // The cluster decides how many run at once; every task is submitted as soon as it can be.
-            (slots, dispatch, target) = (1 << 30, .submitAhead, "Slurm (\(cluster.summary))")
+            (slots, launchPolicy, target) = (1 << 30, .submitAhead, "Slurm (\(cluster.summary))")
         }
         log(
             "plan: \(plan.tasks.count) task(s), \(ingest.count) ingest task(s) over \(ingest.reduce(0) { $0 + ($1.inputs?.count ?? 0) }) input file(s), \(target) → \(layout.root)"
@@ -148,7 +148,7 @@ public struct PipelineRunner {
         let layout = layout
         let executor = Executor(
             launcher: launcher, slots: slots, retries: options.retriesOverride ?? configuration.retries,
-            expansions: plan.expansion.map { [$0.stage: $0.after] } ?? [:], dispatch: dispatch,
+            expansions: plan.expansion.map { [$0.stage: $0.after] } ?? [:], launchPolicy: launchPolicy,
             expand: { _ in
                 let expanded = try plan.expansion?.tasks(layout: layout) ?? []
                 // The plan file shows the whole graph once it is known.

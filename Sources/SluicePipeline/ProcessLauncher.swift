@@ -36,7 +36,7 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         var task: TaskID
         /// For signals; -1 where pidfds are not available.
         var pidfd: Int32
-        var stdoutBuffer: [UInt8] = []
+        var reader = WorkerMessageReader()
         var stderrTail: [UInt8] = []
     }
     private var children: [pid_t: Child] = [:]
@@ -111,21 +111,8 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
         posix_spawn_file_actions_adddup2(&actions, lifelineRead, 3)
-        // The children start with default signal handling and nothing blocked, whatever the
-        // coordinator catches and whatever this (libdispatch) thread blocks — else a worker
-        // could sit out the SIGTERM that stops it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        var attributes = Self.spawnAttributes(newProcessGroup: false)
         defer { posix_spawnattr_destroy(&attributes) }
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGINT)
-        sigaddset(&defaults, SIGTERM)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        var unblocked = sigset_t()
-        sigemptyset(&unblocked)
-        posix_spawnattr_setsigmask(&attributes, &unblocked)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments(task)).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -156,18 +143,9 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
             children[pid] = child
             return
         }
-        child.stdoutBuffer += bytes
-        var lines: [[UInt8]] = []
-        var start = 0
-        while let newline = child.stdoutBuffer[start...].firstIndex(of: 0x0A) {
-            lines.append(Array(child.stdoutBuffer[start..<newline]))
-            start = newline + 1
-        }
-        child.stdoutBuffer.removeFirst(start)
+        let messages = child.reader.messages(after: bytes)
         children[pid] = child
-        for line in lines {
-            deliver(.message(child.task, WorkerMessage(line: line) ?? .log(String(decoding: line, as: UTF8.self))))
-        }
+        for message in messages { deliver(.message(child.task, message)) }
     }
 
     /// An attempt is over: its process has exited and both its pipes are drained.
@@ -181,6 +159,30 @@ public final class ProcessLauncher: TaskLauncher, @unchecked Sendable {
                 + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6,
             peakRSSBytes: Int(usage.ru_maxrss) * 1024)
         deliver(.exited(child.task, exit, cost, lastWords: Self.tail(child.stderrTail)))
+    }
+
+    /// Attributes for `posix_spawn` (destroy them after use): the child starts with default
+    /// SIGINT/SIGTERM handling and nothing blocked, whatever the coordinator catches and whatever
+    /// the spawning (libdispatch) thread blocks — else a worker could sit out the SIGTERM that
+    /// stops it; with `newProcessGroup`, in a group of its own, out of reach of a terminal's Ctrl-C.
+    static func spawnAttributes(newProcessGroup: Bool) -> posix_spawnattr_t {
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        sigaddset(&defaults, SIGINT)
+        sigaddset(&defaults, SIGTERM)
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        var unblocked = sigset_t()
+        sigemptyset(&unblocked)
+        posix_spawnattr_setsigmask(&attributes, &unblocked)
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attributes, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attributes, Int16(flags))
+        return attributes
     }
 
     /// A close-on-exec pipe (spawns happen only on the executor's queue, so none can slip in

@@ -29,6 +29,11 @@ public struct RunStatus: Sendable {
     public var queueError: String?
 
     public static func read(_ layout: OutputLayout) throws -> RunStatus {
+        guard FileManager.default.fileExists(atPath: layout.runRecord) else {
+            throw PipelineError(
+                .missingInput, "\(layout.root) is not the output directory of a sluice run (no _work/run.json)",
+                path: layout.runRecord)
+        }
         _ = try RunRecord.load(layout)
         var plan = try Plan.load(from: layout)
         var expanded = plan.expansion == nil
@@ -44,6 +49,7 @@ public struct RunStatus: Sendable {
         let jobs = try? StableJSON.decode(SlurmJobsRecord.self, from: layout.slurmJobsRecord)
         var statuses = SlurmQueue()
         var queueError: String?
+        // The coordinator adds the timing last: until then the run is still ending.
         let reportDone = (try? StableJSON.decode(RunReport.self, from: layout.report))?.timing != nil
         if let jobs, !reportDone, !jobs.submissions.isEmpty || jobs.coordinator != nil, SlurmClient.sbatchPath() != nil
         {
@@ -61,11 +67,10 @@ public struct RunStatus: Sendable {
             if !task.writes.isEmpty && task.writes.allSatisfy({ fileManager.fileExists(atPath: layout.path($0)) }) {
                 status.done += 1
             } else if let ref = latest[task.id] {
-                let state = statuses[ref]?.state ?? "UNKNOWN"
+                let job = statuses[ref]
+                let state = job?.state ?? "UNKNOWN"
                 status.jobStates[state, default: 0] += 1
-                if ["FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"].contains(state),
-                    status.problems.count < 3
-                {
+                if let job, job.isFinal, job.state != "COMPLETED", status.problems.count < 3 {
                     status.problems.append("\(task.id) (job \(ref) \(state))")
                 }
             }
@@ -73,14 +78,13 @@ public struct RunStatus: Sendable {
         }
         var coordinator: (Int, String)?
         if let job = jobs?.coordinator {
-            let state = statuses[SlurmJobRef(job: job, index: 0)]?.state
+            // Not an array: squeue lists it with no element index.
+            let state = statuses.arrays[job]?.state
             coordinator = (job, reportDone ? "done" : state ?? (queueError == nil ? "gone from squeue" : "UNKNOWN"))
         }
-        // The coordinator adds the timing last: until then the run is still ending.
-        let complete = reportDone
         return RunStatus(
             root: layout.root, stages: byStage.values.sorted { $0.stage < $1.stage }, expanded: expanded,
-            complete: complete, coordinator: coordinator, queueError: queueError)
+            complete: reportDone, coordinator: coordinator, queueError: queueError)
     }
 
     /// A few lines for a terminal.

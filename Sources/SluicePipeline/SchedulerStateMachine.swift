@@ -73,7 +73,7 @@ public enum RunOutcome: Sendable, Equatable {
 ///
 /// The policy: a task is ready once every task it needs has finished (and, for `needsEvery`,
 /// its stage has been expanded and every task of it has finished) — or, with
-/// `Dispatch.submitAhead` (a cluster that enforces dependencies itself), once every task it
+/// `LaunchPolicy.submitAhead` (a cluster that enforces dependencies itself), once every task it
 /// needs has been launched; at most `slots` run at once,
 /// later stages first (so results flow through the pipeline early); a failed attempt is retried
 /// up to `retries` times unless the worker said a retry cannot help (`WorkerExit.permanent`);
@@ -81,7 +81,7 @@ public enum RunOutcome: Sendable, Equatable {
 /// tasks are gone.
 public struct SchedulerStateMachine {
     /// When a task may be launched.
-    public enum Dispatch: Sendable, Equatable {
+    public enum LaunchPolicy: Sendable, Equatable {
         /// Once what it needs has finished: processes on this machine.
         case whenReady
         /// Once what it needs has been launched: cluster jobs that wait for their dependencies
@@ -118,7 +118,7 @@ public struct SchedulerStateMachine {
 
     public let slots: Int
     public let retries: Int
-    public let dispatch: Dispatch
+    public let launchPolicy: LaunchPolicy
     /// Stage → the task whose completion makes its tasks known.
     private let expansions: [Stage: TaskID]
 
@@ -144,10 +144,10 @@ public struct SchedulerStateMachine {
     ///   - slots: tasks at once (workers, or cluster jobs in flight).
     ///   - retries: further attempts after a failed one.
     ///   - expansions: stages whose tasks are submitted later, and the task that fixes them.
-    public init(slots: Int, retries: Int, expansions: [Stage: TaskID] = [:], dispatch: Dispatch = .whenReady) {
+    public init(slots: Int, retries: Int, expansions: [Stage: TaskID] = [:], launchPolicy: LaunchPolicy = .whenReady) {
         self.slots = max(1, slots)
         self.retries = max(0, retries)
-        self.dispatch = dispatch
+        self.launchPolicy = launchPolicy
         self.expansions = expansions
         openStages = Set(expansions.keys)
     }
@@ -283,7 +283,7 @@ public struct SchedulerStateMachine {
     }
 
     private mutating func withdrawIfFailing() -> [Action] {
-        guard dispatch == .submitAhead, case .failing = phase, !withdrew, !running.isEmpty else { return [] }
+        guard launchPolicy == .submitAhead, case .failing = phase, !withdrew, !running.isEmpty else { return [] }
         withdrew = true
         return [.withdrawUnstarted]
     }
@@ -318,7 +318,7 @@ public struct SchedulerStateMachine {
             actions.append(.launch(spec, attempt: number))
             actions.append(.emit(.started(spec, attempt: number)))
             // Its dependents may be launched behind it; the queue pops them in this same loop.
-            if dispatch == .submitAhead { release(id) }
+            if launchPolicy == .submitAhead { release(id) }
         }
         return actions + finishIfIdle()
     }

@@ -38,6 +38,11 @@ public struct SlurmJobStatus: Sendable, Equatable {
     /// `Dependency`, `DependencyNeverSatisfied`, `NonZeroExitCode`, `None`, …
     public var reason: String
 
+    public init(state: String, reason: String) {
+        self.state = state
+        self.reason = reason
+    }
+
     /// Terminal states; anything else (pending, running, completing, suspended, requeued) is
     /// still in progress.
     public var isFinal: Bool {
@@ -52,16 +57,14 @@ public struct SlurmJobStatus: Sendable, Equatable {
     public var hasStarted: Bool { state != "PENDING" }
 }
 
-/// What `squeue` lists: array elements that have their own record, and arrays listed as a
-/// whole (an array cancelled before any element started has one record for all of them).
+/// What `squeue` lists: array elements that have their own record, and jobs listed as a whole —
+/// an array cancelled before any element started (one record for all of them), or a job that
+/// is not an array (a detached run's coordinator).
 public struct SlurmQueue: Sendable {
     public var elements: [SlurmJobRef: SlurmJobStatus] = [:]
     public var arrays: [Int: SlurmJobStatus] = [:]
 
     public subscript(_ ref: SlurmJobRef) -> SlurmJobStatus? { elements[ref] ?? arrays[ref.job] }
-
-    /// Whether any job of `job`'s array is listed.
-    public func lists(job: Int) -> Bool { arrays[job] != nil || elements.keys.contains { $0.job == job } }
 }
 
 /// A Slurm command that could not be run or failed; the message is its own error output.
@@ -98,9 +101,9 @@ public struct SlurmClient: Sendable {
         // `1234` or `1234;cluster`.
         guard
             let id = Int(
-                result.output.split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
+                result.split(separator: ";").first?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "")
         else {
-            throw SlurmCommandError(command: "sbatch", message: "unexpected answer \"\(result.output)\"")
+            throw SlurmCommandError(command: "sbatch", message: "unexpected answer \"\(result)\"")
         }
         return id
     }
@@ -111,7 +114,7 @@ public struct SlurmClient: Sendable {
         let result = try run(
             ["squeue", "--noheader", "--user=\(Self.userName)", "--array", "--states=all", "--format=%F|%K|%T|%r"])
         var queue = SlurmQueue()
-        for line in result.output.split(separator: "\n") {
+        for line in result.split(separator: "\n") {
             let fields = line.split(separator: "|", omittingEmptySubsequences: false).map {
                 $0.trimmingCharacters(in: .whitespaces)
             }
@@ -127,13 +130,13 @@ public struct SlurmClient: Sendable {
         return queue
     }
 
-    /// `scancel` for these jobs (a job already gone is not an error).
+    /// `scancel` for these jobs (`--quiet`: a job already finished is not an error; `signal`
+    /// only signals them, e.g. `KILL` before a cancel that should not wait out `KillWait`).
     public func cancel(_ refs: [SlurmJobRef], signal: String? = nil) throws(SlurmCommandError) {
-        guard !refs.isEmpty else { return }
         // Slurm takes hundreds of ids per call; keep each command line modest.
         for start in stride(from: 0, to: refs.count, by: 500) {
             let chunk = refs[start..<min(refs.count, start + 500)].map(\.description)
-            _ = try? run(["scancel"] + (signal.map { ["--signal=\($0)", "--full"] } ?? []) + chunk)
+            _ = try run(["scancel", "--quiet"] + (signal.map { ["--signal=\($0)", "--full"] } ?? []) + chunk)
         }
     }
 
@@ -141,7 +144,7 @@ public struct SlurmClient: Sendable {
     /// controller has forgotten the job).
     public func exitCode(_ ref: SlurmJobRef) -> (status: Int32, signal: Int32)? {
         guard let result = try? run(["scontrol", "--oneliner", "show", "job", ref.description]) else { return nil }
-        for field in result.output.split(whereSeparator: { $0 == " " || $0 == "\n" })
+        for field in result.split(whereSeparator: { $0 == " " || $0 == "\n" })
         where field.hasPrefix("ExitCode=") {
             let pair = field.dropFirst("ExitCode=".count).split(separator: ":")
             guard pair.count == 2, let status = Int32(pair[0]), let signal = Int32(pair[1]) else { return nil }
@@ -154,7 +157,7 @@ public struct SlurmClient: Sendable {
     public func configuration() throws(SlurmCommandError) -> [String: String] {
         let result = try run(["scontrol", "show", "config"])
         var values: [String: String] = [:]
-        for line in result.output.split(separator: "\n") {
+        for line in result.split(separator: "\n") {
             guard let equals = line.firstIndex(of: "=") else { continue }
             values[line[..<equals].trimmingCharacters(in: .whitespaces)] =
                 line[line.index(after: equals)...].trimmingCharacters(in: .whitespaces)
@@ -165,18 +168,14 @@ public struct SlurmClient: Sendable {
     /// The cluster's node names (`sinfo`).
     public func nodes() throws(SlurmCommandError) -> [String] {
         let result = try run(["sinfo", "--noheader", "--Node", "--format=%N"])
-        return Array(Set(result.output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }))
+        return Array(Set(result.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }))
             .filter { !$0.isEmpty }.sorted()
-    }
-
-    struct Output {
-        var output: String
-        var errors: String
     }
 
     /// Runs a Slurm command to its end. Its own process group, so a Ctrl-C meant for the
     /// coordinator does not kill a submission halfway.
-    func run(_ arguments: [String]) throws(SlurmCommandError) -> Output {
+    /// - Returns: its standard output.
+    func run(_ arguments: [String]) throws(SlurmCommandError) -> String {
         let name = arguments[0]
         let result: CommandResult
         do {
@@ -192,7 +191,7 @@ public struct SlurmClient: Sendable {
                     of: "\n", with: "; ")
                     + " (exit status \(result.status))")
         }
-        return Output(output: result.output, errors: result.errors)
+        return result.output
     }
 }
 
@@ -222,20 +221,8 @@ struct CommandResult {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, output[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errors[1], 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
+        var attributes = ProcessLauncher.spawnAttributes(newProcessGroup: true)
         defer { posix_spawnattr_destroy(&attributes) }
-        var unblocked = sigset_t()
-        sigemptyset(&unblocked)
-        posix_spawnattr_setsigmask(&attributes, &unblocked)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        sigaddset(&defaults, SIGINT)
-        sigaddset(&defaults, SIGTERM)
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(
-            &attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP))
         let argv = arguments.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0

@@ -8,7 +8,7 @@ import SluiceIO
 #endif
 
 /// Launches each attempt as an element of a Slurm job array (docs/SLURM.md). Driven by a
-/// `SchedulerStateMachine` with `Dispatch.submitAhead`: a task is launched as soon as what it
+/// `SchedulerStateMachine` with `LaunchPolicy.submitAhead`: a task is launched as soon as what it
 /// needs has been launched, and Slurm holds it until those jobs have succeeded.
 ///
 /// - Launches that arrive together (one batch of the state machine's actions) become one job
@@ -39,7 +39,6 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
 
     private struct Attempt {
         var task: TaskSpec
-        var number: Int
         /// nil while waiting to be (re)submitted.
         var ref: SlurmJobRef?
         /// The job array elements it waits for.
@@ -48,7 +47,9 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
         var cancelledByUs = false
         var eventsOffset = 0
         var logOffset = 0
-        var partialLine: [UInt8] = []
+        var reader = WorkerMessageReader()
+        /// Its worker sent its final report (what decides if the job's record is lost).
+        var reportedDone = false
         var submittedAt = DispatchTime.now()
     }
 
@@ -58,12 +59,14 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
     private var latest: [TaskID: SlurmJobRef] = [:]
     /// Tasks that succeeded in this run: nothing need wait for them any more.
     private var succeeded: Set<TaskID> = []
-    /// Every array's elements, and which were replaced (so `afterok:JOB` would never hold).
-    private var arrays: [Int: [TaskID]] = [:]
+    /// Every array's size, and the elements that were replaced (so `afterok:JOB` would never hold).
+    private var arraySizes: [Int: Int] = [:]
     private var replaced: Set<SlurmJobRef> = []
     /// Waiting for the end of the current batch of actions.
     private var toSubmit: [TaskID] = []
     private var toCancel: [SlurmJobRef] = []
+    /// A second interrupt's: killed outright, and reported ended without waiting for squeue.
+    private var toKill: [SlurmJobRef] = []
     private var flushScheduled = false
     private var submissions: [SlurmJobsRecord.Submission] = []
     private var queueErrors = 0
@@ -107,7 +110,7 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
             // A retry: whatever waits on the failed job waits in vain — submit it again after this one.
             repoint(from: [previous])
         }
-        live[task.id] = Attempt(task: task, number: attempt)
+        live[task.id] = Attempt(task: task)
         toSubmit.append(task.id)
         scheduleFlush()
     }
@@ -125,14 +128,13 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
         live[task] = attempt
         if signal == SIGKILL {
             // A second interrupt: do not wait for the cluster to confirm.
-            try? client.cancel([ref], signal: "KILL")
-            try? client.cancel([ref])
+            toKill.append(ref)
             live[task] = nil
             queue.async { [self] in deliver(.exited(task, .signalled(signal), TaskUsage(), lastWords: "")) }
         } else {
             toCancel.append(ref)
-            scheduleFlush()
         }
+        scheduleFlush()
     }
 
     public func withdrawUnstarted() {
@@ -175,15 +177,13 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
 
     private func flush() {
         flushScheduled = false
-        if !toCancel.isEmpty {
-            let refs = toCancel
-            toCancel = []
-            do {
-                try client.cancel(refs)
-            } catch {
-                log("slurm: \(error)")
-            }
+        do {
+            if !toKill.isEmpty { try client.cancel(toKill, signal: "KILL") }
+            try client.cancel(toKill + toCancel)
+        } catch {
+            log("slurm: \(error)")
         }
+        (toKill, toCancel) = ([], [])
         let ids = Set(toSubmit).sorted()
         toSubmit = []
         guard !ids.isEmpty else { return }
@@ -194,9 +194,11 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
             return
         }
         // Stage by stage, so every dependency has its job id before its dependents are submitted.
-        for (_, group) in Dictionary(grouping: ids.filter { live[$0]?.ref == nil }, by: \.stage).sorted(by: {
-            $0.key < $1.key
-        }) {
+        for (_, group) in Dictionary(grouping: ids.filter { live[$0] != nil && live[$0]?.ref == nil }, by: \.stage)
+            .sorted(by: {
+                $0.key < $1.key
+            })
+        {
             for start in stride(from: 0, to: group.count, by: maxArraySize) {
                 submit(Array(group[start..<min(group.count, start + maxArraySize)]))
             }
@@ -210,8 +212,9 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
         var refs: Set<SlurmJobRef> = []
         var needs = task.needs
         for stage in task.needsEvery { needs += latest.keys.filter { $0.stage == stage } }
+        // Earlier stages are submitted first in a flush, so `latest` is each need's current job.
         for need in needs where !succeeded.contains(need) {
-            if let ref = live[need]?.ref ?? latest[need] { refs.insert(ref) }
+            if let ref = latest[need] { refs.insert(ref) }
         }
         return refs
     }
@@ -220,12 +223,13 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
     /// job each.
     private func submit(_ ids: [TaskID]) {
         let needs = ids.map { id in live[id].map { dependencies(of: $0.task) } ?? [] }
-        if ids.count > 1, let clause = Self.dependencyClause(needs, arrays: arrays, replaced: replaced) {
+        if ids.count > 1, let clause = Self.dependencyClause(needs, arraySizes: arraySizes, replaced: replaced) {
             submitArray(ids, needs: needs, clause: clause)
         } else {
             for (id, refs) in zip(ids, needs) {
                 submitArray(
-                    [id], needs: [refs], clause: Self.dependencyClause([refs], arrays: arrays, replaced: replaced))
+                    [id], needs: [refs],
+                    clause: Self.dependencyClause([refs], arraySizes: arraySizes, replaced: replaced))
             }
         }
     }
@@ -233,13 +237,13 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
     /// One `--dependency` value for an array whose element *i* waits for `needs[i]`, or nil
     /// when no single clause says it. A single task always gets one (an explicit list).
     public static func dependencyClause(
-        _ needs: [Set<SlurmJobRef>], arrays: [Int: [TaskID]], replaced: Set<SlurmJobRef>
+        _ needs: [Set<SlurmJobRef>], arraySizes: [Int: Int], replaced: Set<SlurmJobRef>
     ) -> String? {
         let jobs = Set(needs.flatMap { $0.map(\.job) }).sorted()
         var clauses: [String] = []
         for job in jobs {
             let perTask = needs.map { $0.filter { $0.job == job } }
-            let elements = Set((0..<(arrays[job]?.count ?? 0)).map { SlurmJobRef(job: job, index: $0) })
+            let elements = Set((0..<(arraySizes[job] ?? 0)).map { SlurmJobRef(job: job, index: $0) })
             if elements.isDisjoint(with: replaced), perTask.allSatisfy({ $0 == elements }) {
                 clauses.append("afterok:\(job)")
             } else if needs.count > 1,
@@ -286,7 +290,7 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
             for id in ids { failSubmission(id, "\(error)") }
             return
         }
-        arrays[job] = ids
+        arraySizes[job] = ids.count
         for (index, id) in ids.enumerated() {
             let ref = SlurmJobRef(job: job, index: index)
             live[id]?.ref = ref
@@ -353,7 +357,7 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
     // MARK: - Watching
 
     private func poll() {
-        guard !live.isEmpty, live.values.contains(where: { $0.ref != nil }) else { return }
+        guard live.values.contains(where: { $0.ref != nil }) else { return }
         let statuses: SlurmQueue
         do {
             statuses = try client.queue()
@@ -377,33 +381,24 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
                 }
                 continue
             }
-            if status.hasStarted && !attempt.started {
+            if status.hasStarted {
                 live[id]?.started = true
+                readEvents(id)
             }
-            if status.hasStarted { readEvents(id) }
             if status.isFinal { finish(id, status: status) }
         }
     }
 
     /// Delivers the messages the task's worker has written since the last look.
     private func readEvents(_ id: TaskID) {
-        guard let attempt = live[id] else { return }
-        let path = layout.path("_work/logs/\(Self.logName(id)).events")
-        let (bytes, end) = Self.read(path, from: attempt.eventsOffset)
+        guard var attempt = live[id] else { return }
+        let (bytes, end) = Self.read(layout.path("_work/logs/\(Self.logName(id)).events"), from: attempt.eventsOffset)
         guard !bytes.isEmpty else { return }
-        var buffer = attempt.partialLine + bytes
-        var lines: [[UInt8]] = []
-        var start = 0
-        while let newline = buffer[start...].firstIndex(of: 0x0A) {
-            lines.append(Array(buffer[start..<newline]))
-            start = newline + 1
-        }
-        buffer.removeFirst(start)
-        live[id]?.partialLine = buffer
-        live[id]?.eventsOffset = end
-        for line in lines {
-            deliver(.message(id, WorkerMessage(line: line) ?? .log(String(decoding: line, as: UTF8.self))))
-        }
+        let messages = attempt.reader.messages(after: bytes)
+        attempt.eventsOffset = end
+        if messages.contains(where: { if case .done = $0 { true } else { false } }) { attempt.reportedDone = true }
+        live[id] = attempt
+        for message in messages { deliver(.message(id, message)) }
     }
 
     private func finish(_ id: TaskID, status: SlurmJobStatus? = nil) {
@@ -437,10 +432,14 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
         case let state?:
             exit = .ended("job \(ref) ended as \(state)")
         case nil:
-            // The controller forgot it before a poll saw it end: its worker's last message decides.
-            exit =
-                attempt.cancelledByUs
-                ? .signalled(SIGTERM) : .ended("job \(ref) vanished from squeue without a final state")
+            // The controller forgot it before a poll saw it end: its worker's final report decides.
+            if attempt.reportedDone {
+                exit = .exited(WorkerExit.done)
+            } else if attempt.cancelledByUs {
+                exit = .signalled(SIGTERM)
+            } else {
+                exit = .ended("job \(ref) vanished from squeue without a final state")
+            }
         }
         live[id] = nil
         if exit == .exited(WorkerExit.done) { succeeded.insert(id) }

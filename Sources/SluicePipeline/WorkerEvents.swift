@@ -53,6 +53,26 @@ public enum WorkerMessage: Sendable, Equatable {
     }
 }
 
+/// A worker's message stream as it arrives in pieces (its stdout through a pipe, or its events
+/// file on a cluster): whole lines become messages, a plain line a `.log`; a partial line waits
+/// for the rest.
+struct WorkerMessageReader {
+    private var pending: [UInt8] = []
+
+    mutating func messages(after bytes: [UInt8]) -> [WorkerMessage] {
+        pending += bytes
+        var messages: [WorkerMessage] = []
+        var start = 0
+        while let newline = pending[start...].firstIndex(of: 0x0A) {
+            let line = pending[start..<newline]
+            messages.append(WorkerMessage(line: line) ?? .log(String(decoding: line, as: UTF8.self)))
+            start = newline + 1
+        }
+        pending.removeFirst(start)
+        return messages
+    }
+}
+
 /// How a worker reports: typed messages on stdout for a coordinator (`--events`), or
 /// human-readable lines (what a cluster job's log wants).
 public final class WorkerEvents {

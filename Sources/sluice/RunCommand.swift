@@ -224,12 +224,8 @@ struct Status: ParsableCommand {
 
     func run() throws {
         let status: RunStatus
-        let layout = OutputLayout(root: URL(fileURLWithPath: out).standardized.path)
-        guard FileManager.default.fileExists(atPath: layout.runRecord) else {
-            fail("\(layout.root) is not the output directory of a sluice run (no _work/run.json)")
-        }
         do {
-            status = try RunStatus.read(layout)
+            status = try RunStatus.read(OutputLayout(root: URL(fileURLWithPath: out).standardized.path))
         } catch {
             fail(error)
         }

@@ -21,20 +21,18 @@ enum LoopbackSlurm {
     /// `scripts/dev test` sets it: there a missing cluster is a failure, not a skip.
     static var required: Bool { ProcessInfo.processInfo.environment["SLUICE_REQUIRE_SLURM"] == "1" }
 
-    /// The states of the caller's jobs named `<name>-…`, as `squeue` lists them (`RUNNING` → count).
-    static func jobs(named name: String, final: Bool = false) throws -> [String: [String]] {
+    /// The caller's unfinished jobs named `<name>-…`, by state (`RUNNING` → their names and ids).
+    static func jobs(named name: String) throws -> [String: [String]] {
         let result = try Shell.run([
             "/usr/bin/env", "squeue", "--noheader", "--me", "--array", "--states=all", "--format=%j|%i|%T",
         ])
         var states: [String: [String]] = [:]
         for line in result.stdoutText.split(separator: "\n") {
             let fields = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard fields.count == 3, fields[0].hasPrefix(name + "-") else { continue }
-            let finished = ["COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "OUT_OF_MEMORY", "NODE_FAIL"].contains(
-                fields[2])
-            if finished == final || !final && !finished {
-                states[fields[2], default: []].append(fields[0] + " " + fields[1])
-            }
+            guard fields.count == 3, fields[0].hasPrefix(name + "-"),
+                !SlurmJobStatus(state: fields[2], reason: "").isFinal
+            else { continue }
+            states[fields[2], default: []].append(fields[0] + " " + fields[1])
         }
         return states
     }
@@ -154,7 +152,9 @@ struct SlurmTests {
         let out = directory.path("slurm")
         let result = try SluiceBinary.run(["run", config, "--out", out, "--worker-binary", wrapper])
         #expect(result.status == 0, "\(result.stderr)")
-        #expect(result.stderr.contains("tokenize/part-00001"), "the retry is reported: \(result.stderr)")
+        #expect(
+            result.stderr.contains("tokenize/part-00001: attempt 1 was killed by signal 9; retrying"),
+            "the retry is reported: \(result.stderr)")
         #expect(FileManager.default.fileExists(atPath: marker))
         #expect(try outputFiles(out) == expected)
         let report = try JSONNode.parse(Array(try Data(contentsOf: URL(fileURLWithPath: out + "/report.json"))))

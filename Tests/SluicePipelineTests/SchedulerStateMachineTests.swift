@@ -37,10 +37,11 @@ struct Driver {
 
     init(
         slots: Int, retries: Int = 2, expands: Bool = true,
-        dispatch: SchedulerStateMachine.Dispatch = .whenReady
+        launchPolicy: SchedulerStateMachine.LaunchPolicy = .whenReady
     ) {
         machine = SchedulerStateMachine(
-            slots: slots, retries: retries, expansions: expands ? [.materialize: .window] : [:], dispatch: dispatch)
+            slots: slots, retries: retries, expansions: expands ? [.materialize: .window] : [:],
+            launchPolicy: launchPolicy)
     }
 
     mutating func apply(_ actions: [SchedulerStateMachine.Action]) {
@@ -370,7 +371,7 @@ struct ExecutorTests {
 
     @Test("submit ahead: every task is launched once what it needs is launched; finalize once every shard is")
     func submitAhead() {
-        var driver = Driver(slots: 1 << 30, dispatch: .submitAhead)
+        var driver = Driver(slots: 1 << 30, launchPolicy: .submitAhead)
         driver.submit(samplePlan(parts: 3))
         // Everything up to the window goes at once, needs before dependents; finalize waits for the shards.
         let first = driver.launches.map(\.0)
@@ -394,7 +395,7 @@ struct ExecutorTests {
 
     @Test("submit ahead: a retry is a new launch, dependents stay launched; a failure withdraws what has not started")
     func submitAheadRetryAndFailure() {
-        var driver = Driver(slots: 1 << 30, retries: 1, dispatch: .submitAhead)
+        var driver = Driver(slots: 1 << 30, retries: 1, launchPolicy: .submitAhead)
         driver.submit(samplePlan(parts: 2))
         let launched = driver.launches.count
         driver.exit(TaskID(.ingest, 1), .signalled(9))
@@ -411,7 +412,7 @@ struct ExecutorTests {
 
     @Test("a task cancelled outside the run stops it, without a retry")
     func cancelledIsNotRetried() {
-        var driver = Driver(slots: 1 << 30, retries: 3, dispatch: .submitAhead)
+        var driver = Driver(slots: 1 << 30, retries: 3, launchPolicy: .submitAhead)
         driver.submit(samplePlan(parts: 1))
         let launched = driver.launches.count
         driver.exit(.tokenizer, .cancelled("job 12_0 was cancelled outside this run (scancel)"))
@@ -426,33 +427,36 @@ struct SlurmDependencyTests {
     func refs(_ job: Int, _ indices: [Int]) -> Set<SlurmJobRef> {
         Set(indices.map { SlurmJobRef(job: job, index: $0) })
     }
-    let arrays: [Int: [TaskID]] = [
-        7: (0..<3).map { TaskID(.ingest, $0) }, 8: [.tokenizer], 9: (0..<3).map { TaskID(.tokenize, $0) },
-    ]
+    /// Ingest parts 0–2 in job 7, the tokenizer in job 8, tokenize parts 0–2 in job 9.
+    let arraySizes = [7: 3, 8: 1, 9: 3]
 
     @Test("element i after element i: aftercorr; a whole array: afterok:JOB")
     func correspondingAndWhole() {
         let needs = (0..<3).map { refs(7, [$0]).union(refs(8, [0])) }
-        #expect(SlurmLauncher.dependencyClause(needs, arrays: arrays, replaced: []) == "aftercorr:7,afterok:8")
-        #expect(SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arrays: arrays, replaced: []) == "afterok:9")
-        #expect(SlurmLauncher.dependencyClause([[], []], arrays: arrays, replaced: []) == "")
+        #expect(SlurmLauncher.dependencyClause(needs, arraySizes: arraySizes, replaced: []) == "aftercorr:7,afterok:8")
+        #expect(
+            SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arraySizes: arraySizes, replaced: []) == "afterok:9")
+        #expect(SlurmLauncher.dependencyClause([[], []], arraySizes: arraySizes, replaced: []) == "")
     }
 
     @Test("a replaced element: the rest of its array by name, the new job beside it")
     func replacedElement() {
         let needs = [refs(9, [0, 2]).union(refs(11, [0]))]
         #expect(
-            SlurmLauncher.dependencyClause(needs, arrays: arrays, replaced: refs(9, [1]))
+            SlurmLauncher.dependencyClause(needs, arraySizes: arraySizes, replaced: refs(9, [1]))
                 == "afterok:9_0:9_2,afterok:11_0")
         // A whole array whose element was replaced never satisfies afterok:JOB.
         #expect(
-            SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arrays: arrays, replaced: refs(9, [1]))
+            SlurmLauncher.dependencyClause([refs(9, [0, 1, 2])], arraySizes: arraySizes, replaced: refs(9, [1]))
                 == "afterok:9_0:9_1:9_2")
     }
 
     @Test("tasks needing different things cannot share an array")
     func noSharedClause() {
-        #expect(SlurmLauncher.dependencyClause([refs(7, [0]), refs(7, [0, 1])], arrays: arrays, replaced: []) == nil)
-        #expect(SlurmLauncher.dependencyClause([refs(7, [1]), refs(7, [0])], arrays: arrays, replaced: []) == nil)
+        #expect(
+            SlurmLauncher.dependencyClause([refs(7, [0]), refs(7, [0, 1])], arraySizes: arraySizes, replaced: []) == nil
+        )
+        #expect(
+            SlurmLauncher.dependencyClause([refs(7, [1]), refs(7, [0])], arraySizes: arraySizes, replaced: []) == nil)
     }
 }
