@@ -202,25 +202,40 @@ struct SlurmTests {
         #expect(try outputFiles(out) == expected)
     }
 
-    @Test("Ctrl-C of the coordinator cancels every job it submitted and exits 130; the same command resumes")
-    func interruptCancelsJobs() throws {
+    @Test(
+        "Ctrl-C of the coordinator cancels every job it submitted and exits 130 (a second Ctrl-C: without waiting); the same command resumes",
+        arguments: [1, 2])
+    func interruptCancelsJobs(interrupts: Int) throws {
         try #require(LoopbackSlurm.available)
         let directory = try TemporaryDirectory()
-        let config = try slurmConfig(directory, jobName: "t-sigint")
+        let config = try slurmConfig(directory, jobName: "t-sigint\(interrupts)")
         let expected = try localReference(config, directory)
         let wrapper = try workerWrapper(directory, task: "tokenize/part-00002", before: "sleep 120")
         let out = directory.path("slurm")
         let run = try BackgroundRun(
             ["run", config, "--out", out, "--worker-binary", wrapper], log: directory.path("log"))
-        _ = try #require(try LoopbackSlurm.waitForRunning("t-sigint", stage: "tokenize"))
-        #expect(try LoopbackSlurm.jobs(named: "t-sigint")["PENDING"]?.isEmpty == false, "jobs wait behind it")
+        let name = "t-sigint\(interrupts)"
+        _ = try #require(try LoopbackSlurm.waitForRunning(name, stage: "tokenize"))
+        #expect(try LoopbackSlurm.jobs(named: name)["PENDING"]?.isEmpty == false, "jobs wait behind it")
         let interrupted = Date()
-        kill(run.process.processIdentifier, SIGINT)
+        for _ in 0..<interrupts {
+            kill(run.process.processIdentifier, SIGINT)
+            Thread.sleep(forTimeInterval: 0.05)
+        }
         let (status, output) = run.wait()
         #expect(status == 130, "\(output)")
         #expect(Date().timeIntervalSince(interrupted) < 20, "the coordinator took too long to stop")
         #expect(output.contains("interrupted by SIGINT"), "\(output)")
-        #expect(try LoopbackSlurm.jobs(named: "t-sigint").isEmpty, "jobs outlived the coordinator")
+        if interrupts == 1 {
+            #expect(try LoopbackSlurm.jobs(named: name).isEmpty, "jobs outlived the coordinator")
+        } else {
+            // It did not wait for squeue to confirm: the killed jobs leave the queue within seconds.
+            let deadline = Date().addingTimeInterval(10)
+            while try !LoopbackSlurm.jobs(named: name).isEmpty && Date() < deadline {
+                Thread.sleep(forTimeInterval: 0.2)
+            }
+            #expect(try LoopbackSlurm.jobs(named: name).isEmpty, "jobs outlived the coordinator")
+        }
         let resumed = try SluiceBinary.run(["run", config, "--out", out])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(try outputFiles(out) == expected)
