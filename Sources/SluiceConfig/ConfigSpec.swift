@@ -162,9 +162,13 @@ public enum ConfigSpec {
 
     public static let shards: [ConfigField] = [
         ConfigField(
+            "kind", .enumeration(["batches", "tokens"]), default: .string(Array("batches".utf8)),
+            "batches: whole batches of inputs, targets and embeddings, in the window section's order; tokens: the token stream once (2 bytes a GPT-2 id, LZ4 blocks) with a document index, windows of any length cut at read time (python/sluice_reader)."
+        ),
+        ConfigField(
             "target_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(134_217_728),
-            "Approximate uncompressed size of one output shard (whole batches per shard). One materialize task per shard: smaller shards spread the work more evenly over workers."
-        )
+            "Approximate uncompressed size of one output shard (whole batches, or ids, per shard). One materialize task per shard: smaller shards spread the work more evenly over workers."
+        ),
     ]
 
     /// Keys that say how a run is executed, never what it makes: they enter no task's identity

@@ -108,6 +108,14 @@ public struct ExecutorSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// What the output shards hold (`shards.kind`).
+public enum ShardKind: String, Sendable, CaseIterable {
+    /// Whole batches: inputs, targets and embeddings, in the window section's sample order.
+    case batches
+    /// The token stream once, in LZ4 blocks, plus a document index; windows are cut at read time.
+    case tokens
+}
+
 /// A decoded, validated config (format 1) with every default filled in.
 public struct Configuration: Sendable {
     /// The config file, as given.
@@ -126,6 +134,7 @@ public struct Configuration: Sendable {
     public var window: WindowSettings?
     public var embedding: EmbeddingSettings?
     public var shardTargetBytes: Int
+    public var shardKind: ShardKind
     /// The config with every default filled in, in spec order; stored in the manifest.
     public var resolved: JSONNode
     /// SHA-256 of `resolved.serialized()`.
@@ -216,6 +225,7 @@ public struct Configuration: Sendable {
         }
         self.executor = executor
         shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 134_217_728
+        shardKind = node["shards"]?["kind"]?.string.flatMap(ShardKind.init) ?? .batches
 
         var ingest = IngestSettings()
         if let section = node["ingest"] {
@@ -340,6 +350,26 @@ public struct Configuration: Sendable {
         }
         if window != nil && tokenizer == nil {
             issue("window", "windows need token ids: add a \"tokenizer\" section")
+        }
+        if shardKind == .tokens {
+            if window == nil {
+                issue(
+                    "shards.kind",
+                    "token shards are written by the window stage: add a \"window\" section (its max_length and stride are the reader's defaults)"
+                )
+            }
+            if embedding != nil {
+                issue(
+                    "shards.kind",
+                    "\"tokens\" stores ids only; embeddings need \"batches\" (or drop the embedding section and look rows up in the trainer)"
+                )
+            }
+            if let window, window.shuffle != .none {
+                issue(
+                    "window.shuffle",
+                    "with shards.kind \"tokens\" windows are cut and shuffled at read time (SluiceDataset(shuffle=True, seed=...)); set false"
+                )
+            }
         }
         if let embedding {
             if window == nil { issue("embedding", "embeddings are made per window: add a \"window\" section") }

@@ -87,12 +87,22 @@ public enum Manifest {
                             ("shard_bytes", int(shardBytes)),
                         ]))
                 ),
+                ("shards_kind", string(configuration.shardKind.rawValue)),
+                ("token_stream", tokenStream(windowRecord)),
                 (
                     "shards",
                     JSONNode(
                         .array(
                             shards.map { shard in
-                                JSONNode(
+                                if let first = shard.firstToken, let count = shard.tokenCount {
+                                    return JSONNode(
+                                        .object([
+                                            ("file", string(shard.file)), ("first_token", int(first)),
+                                            ("tokens", int(count)), ("content_bytes", int(shard.contentBytes)),
+                                            ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
+                                        ]))
+                                }
+                                return JSONNode(
                                     .object([
                                         ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)),
                                         ("batches", int(shard.batchCount)),
@@ -100,6 +110,25 @@ public enum Manifest {
                                         ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
                                     ]))
                             }))
+                ),
+            ]))
+    }
+
+    /// Token shards (`shards_kind` "tokens"): how the ids are stored and the document index;
+    /// null for batch shards.
+    static func tokenStream(_ window: WindowStage.Sidecar) -> JSONNode {
+        guard let index = window.documentIndex else { return JSONNode(.null) }
+        return JSONNode(
+            .object([
+                ("dtype", string(window.streamIDBytes == 2 ? "uint16" : "uint32")),
+                ("block_bytes", int(TokenShards.blockBytes)),
+                (
+                    "documents",
+                    JSONNode(
+                        .object([
+                            ("file", string(index.file)), ("count", int(index.bytes / 8)),
+                            ("bytes", int(index.bytes)), ("sha256", string(index.sha256)),
+                        ]))
                 ),
             ]))
     }

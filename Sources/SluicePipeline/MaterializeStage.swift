@@ -48,6 +48,9 @@ public enum MaterializeStage: StageRunner {
         public var contentBytes: Int
         public var fileBytes: Int
         public var sha256: String
+        /// Token shards only: the stream range held.
+        public var firstToken: Int?
+        public var tokenCount: Int?
 
         enum CodingKeys: String, CodingKey {
             case shard, file
@@ -57,6 +60,8 @@ public enum MaterializeStage: StageRunner {
             case contentBytes = "content_bytes"
             case fileBytes = "file_bytes"
             case sha256
+            case firstToken = "first_token"
+            case tokenCount = "tokens"
         }
     }
 
@@ -123,15 +128,16 @@ public enum MaterializeStage: StageRunner {
     static func run(_ task: TaskSpec, context: TaskContext) throws -> TaskReport {
         let shard = task.id.index ?? 0
         let layout = context.layout
-        let name = OutputLayout.shardFileName(shard)
         let window = try Completion.upstream(
             WindowStage.Sidecar.self, layout.windowSidecar, from: .window, for: task.id)
         if let done = completed(shard, window: window, layout: layout) {
-            return TaskReport("materialize \(name): already done", reused: true, counters: ["bytes": done.contentBytes])
+            return TaskReport(
+                "materialize \(done.file): already done", reused: true, counters: ["bytes": done.contentBytes])
         }
         let made = try materialize(shard: shard, configuration: context.configuration, window: window, layout: layout)
+        let what = made.tokenCount.map { "\($0) ids" } ?? "\(made.batchCount) batches"
         return TaskReport(
-            "materialize \(name): \(made.batchCount) batches, \(made.contentBytes) bytes", reused: false,
+            "materialize \(made.file): \(what), \(made.contentBytes) bytes", reused: false,
             counters: ["bytes": made.contentBytes])
     }
 
@@ -151,6 +157,16 @@ public enum MaterializeStage: StageRunner {
                 .config,
                 "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)"
             )
+        }
+        if let firstToken = span.firstToken, let tokenCount = span.tokenCount {
+            try FileManager.default.createDirectory(
+                atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
+            let record = try TokenShards.write(
+                shard: shard, firstToken: firstToken, tokenCount: tokenCount, window: window, layout: layout)
+            try AtomicFileWriter.write(
+                try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)),
+                to: layout.shardRecord(shard))
+            return record
         }
         var tables: EmbeddingTables?
         if let embedding = configuration.embedding {

@@ -31,6 +31,20 @@ public enum OutputInspector {
         lines.append(
             "  shards    \(shards.count), \(int(totals?["shard_bytes"])) bytes; config SHA-256 \(manifest["config_sha256"]?.string ?? "?")"
         )
+        if manifest["shards_kind"]?.string == "tokens" {
+            let stream = manifest["token_stream"]
+            let shardBytes = Double(int(totals?["shard_bytes"]))
+            lines.append(
+                "  kind      tokens: \(stream?["dtype"]?.string ?? "?") ids in LZ4 blocks, \(String(format: "%.3f", shardBytes / Double(max(1, int(totals?["tokens"]))))) bytes per id; windows are cut at read time (python/sluice_reader SluiceDataset)"
+            )
+            if batch != nil {
+                throw PipelineError(
+                    .config,
+                    "\(root) stores the token stream (shards.kind \"tokens\"), not batches; read its windows with sluice_reader.SluiceDataset"
+                )
+            }
+            return lines.joined(separator: "\n")
+        }
         guard let batch else { return lines.joined(separator: "\n") }
 
         guard

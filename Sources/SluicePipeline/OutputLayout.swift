@@ -46,6 +46,10 @@ public struct OutputLayout: Sendable {
     public var shardRecordsDirectory: String { path("_work/shards") }
     public func shardRecord(_ shard: Int) -> String { path("_work/shards/\(Self.shardBaseName(shard)).json") }
     public func shard(_ shard: Int) -> String { path("shards/\(Self.shardFileName(shard))") }
+    /// `shards.kind` "tokens": shard `shard` of the token stream, one LZ4 frame of 64 KiB blocks.
+    public func tokenShard(_ shard: Int) -> String { path("shards/\(Self.tokenShardFileName(shard))") }
+    /// `shards.kind` "tokens": where each document starts in the stream (UInt64 LE each).
+    public var documentIndex: String { path("shards/documents.idx") }
 
     public func docsPart(_ part: Int) -> String { path("docs/\(Self.partName(part)).lz4") }
     public func docsSidecar(_ part: Int) -> String { path("docs/\(Self.partName(part)).json") }
@@ -59,6 +63,8 @@ public struct OutputLayout: Sendable {
     public static func shardBaseName(_ shard: Int) -> String { "shard-" + TaskID.fiveDigits(shard) }
     /// `shard-00002.safetensors.lz4`.
     public static func shardFileName(_ shard: Int) -> String { shardBaseName(shard) + ".safetensors.lz4" }
+    /// `tokens-00002.lz4`.
+    public static func tokenShardFileName(_ shard: Int) -> String { "tokens-" + TaskID.fiveDigits(shard) + ".lz4" }
 }
 
 /// Deterministic JSON for everything Sluice writes: sorted keys, 2-space indent, final newline.

@@ -87,6 +87,15 @@ public enum OutputVerifier {
                     what: "table \(table["name"]?.string ?? "?")")
             }
         }
+        if manifest["shards_kind"]?.string == "tokens" {
+            if let indexBytes = verifyTokenShards(
+                manifest, root: root, layout: layout, readShard: readShard, problem: problem)
+            {
+                outcome.checkedFiles += 1
+                outcome.checkedBytes += indexBytes
+            }
+            return outcome
+        }
         let maxLength = int(manifest["window"]?["max_length"]) ?? 0
         let batchSize = int(manifest["window"]?["batch_size"]) ?? 0
         let dim = int(manifest["embedding"]?["output_dim"])
@@ -156,5 +165,73 @@ public enum OutputVerifier {
             }
         }
         return outcome
+    }
+
+    /// Token shards: every shard's hash and size, that they hold the stream back to back, and the
+    /// document index's hash, size and order. Returns the index's size when it could be read.
+    static func verifyTokenShards(
+        _ manifest: JSONNode, root: String, layout: OutputLayout,
+        readShard: (String, String?, Int?) -> [UInt8]?, problem: (String) -> Void
+    ) -> Int? {
+        func int(_ node: JSONNode?) -> Int? { if case .integer(let v)? = node?.value { Int(v) } else { nil } }
+        let stream = manifest["token_stream"]
+        let idBytes = stream?["dtype"]?.string == "uint16" ? 2 : 4
+        let totalTokens = int(manifest["totals"]?["tokens"]) ?? -1
+        guard case .array(let shards)? = manifest["shards"]?.value else {
+            problem("\(layout.manifest): no shards list")
+            return nil
+        }
+        var next = 0
+        for shard in shards {
+            let name = shard["file"]?.string ?? "?"
+            let tokens = int(shard["tokens"]) ?? -1
+            if int(shard["first_token"]) != next {
+                problem("\(name): first_token is \(int(shard["first_token"]) ?? -1), expected \(next)")
+            }
+            next += max(0, tokens)
+            let path = root + "/" + name
+            guard let content = readShard(path, shard["sha256"]?.string, int(shard["bytes"])) else { continue }
+            if content.count != tokens * idBytes || content.count != int(shard["content_bytes"]) {
+                problem(
+                    "\(path): holds \(content.count) bytes, manifest says \(tokens) ids of \(idBytes) bytes (content_bytes \(int(shard["content_bytes"]) ?? -1))"
+                )
+            }
+        }
+        if next != totalTokens {
+            problem("\(layout.manifest): shards hold \(next) ids, totals say \(totalTokens)")
+        }
+        let documents = stream?["documents"]
+        let count = int(documents?["count"]) ?? -1
+        guard let file = documents?["file"]?.string else {
+            problem("\(layout.manifest): token_stream has no document index")
+            return nil
+        }
+        let path = root + "/" + file
+        guard let bytes = FileManager.default.contents(atPath: path).map({ [UInt8]($0) }) else {
+            problem("\(path): missing or unreadable (document index)")
+            return nil
+        }
+        if SHA256Hasher.hex(bytes) != documents?["sha256"]?.string {
+            problem("\(path): SHA-256 does not match the manifest (the document index is damaged or was replaced)")
+            return bytes.count
+        }
+        guard bytes.count == count * 8, count == int(manifest["totals"]?["documents"]) else {
+            problem(
+                "\(path): \(bytes.count) bytes for \(count) documents; totals say \(int(manifest["totals"]?["documents"]) ?? -1)"
+            )
+            return bytes.count
+        }
+        var previous = -1
+        for document in 0..<count {
+            let start = (0..<8).reduce(0) { $0 | Int(bytes[document * 8 + $1]) << (8 * $1) }
+            if start < previous || start > totalTokens {
+                problem(
+                    "\(path): document \(document) starts at \(start): before document \(document - 1) (\(previous)) or past the stream's \(totalTokens) ids"
+                )
+                return bytes.count
+            }
+            previous = start
+        }
+        return bytes.count
     }
 }

@@ -122,7 +122,14 @@ public struct Plan: Codable, Sendable, Equatable {
     static func materializeTasks(from window: WindowStage.Sidecar) -> [TaskSpec] {
         let names = OutputLayout.relative
         return window.shards.map { span in
-            TaskSpec(
+            if let first = span.firstToken, let count = span.tokenCount {
+                return TaskSpec(
+                    id: TaskID(.materialize, span.shard), needs: [.window],
+                    reads: ["ids \(first)..<\(first + count) of \(names.streamFile)"],
+                    writes: [names.tokenShard(span.shard), names.shardRecord(span.shard)],
+                    weight: count)
+            }
+            return TaskSpec(
                 id: TaskID(.materialize, span.shard), needs: [.window],
                 reads: ["batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)"],
                 writes: [names.shard(span.shard), names.shardRecord(span.shard)], weight: span.batchCount,

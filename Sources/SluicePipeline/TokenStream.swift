@@ -145,12 +145,29 @@ public final class TokenStreamFile: TokenSource {
     deinit { close(descriptor) }
 
     public func read(start: Int, count: Int, into ids: inout [UInt32]) throws {
+        try readBytes(start: start, count: count, into: &buffer)
+        ids.removeAll(keepingCapacity: true)
+        if idBytes == 2 {
+            for index in 0..<count { ids.append(UInt32(buffer[2 * index]) | UInt32(buffer[2 * index + 1]) << 8) }
+        } else {
+            for index in 0..<count {
+                let base = 4 * index
+                ids.append(
+                    UInt32(buffer[base]) | UInt32(buffer[base + 1]) << 8 | UInt32(buffer[base + 2]) << 16
+                        | UInt32(buffer[base + 3]) << 24)
+            }
+        }
+    }
+
+    /// Ids `start ..< start + count` as they are in the file (little-endian, `idBytes` each);
+    /// `bytes` holds exactly those bytes afterwards.
+    public func readBytes(start: Int, count: Int, into buffer: inout [UInt8]) throws {
         guard start >= 0, count >= 0, start + count <= length else {
             throw PipelineError(
                 .internal, "\(path): ids \(start) ..< \(start + count) are outside the stream of \(length)", path: path)
         }
         let byteCount = count * idBytes
-        if buffer.count < byteCount { buffer = [UInt8](repeating: 0, count: byteCount) }
+        if buffer.count != byteCount { buffer = [UInt8](repeating: 0, count: byteCount) }
         var done = 0
         try buffer.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }
@@ -166,17 +183,6 @@ public final class TokenStreamFile: TokenSource {
                             path: path)
                 }
                 done += got
-            }
-        }
-        ids.removeAll(keepingCapacity: true)
-        if idBytes == 2 {
-            for index in 0..<count { ids.append(UInt32(buffer[2 * index]) | UInt32(buffer[2 * index + 1]) << 8) }
-        } else {
-            for index in 0..<count {
-                let base = 4 * index
-                ids.append(
-                    UInt32(buffer[base]) | UInt32(buffer[base + 1]) << 8 | UInt32(buffer[base + 2]) << 16
-                        | UInt32(buffer[base + 3]) << 24)
             }
         }
     }

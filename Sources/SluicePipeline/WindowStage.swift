@@ -25,15 +25,28 @@ public enum WindowStage: StageRunner {
         public var sha256: String
     }
 
+    /// One shard to make: a range of batches, or (`shards.kind` "tokens") a range of the stream.
     public struct ShardSpan: Codable, Sendable, Equatable {
         public var shard: Int
         public var firstBatch: Int
         public var batchCount: Int
+        /// Token shards only: the first id of the stream the shard holds, and how many.
+        public var firstToken: Int?
+        public var tokenCount: Int?
         enum CodingKeys: String, CodingKey {
             case shard
             case firstBatch = "first_batch"
             case batchCount = "batches"
+            case firstToken = "first_token"
+            case tokenCount = "tokens"
         }
+    }
+
+    /// A file the window task writes into the output proper (the token shards' document index).
+    public struct FileRecord: Codable, Sendable, Equatable {
+        public var file: String
+        public var bytes: Int
+        public var sha256: String
     }
 
     /// The window task's completion record.
@@ -53,6 +66,8 @@ public enum WindowStage: StageRunner {
         public var windowsSHA256: String
         public var shards: [ShardSpan]
         public var tables: [TableRecord]
+        /// `shards.kind` "tokens": the document index (`shards/documents.idx`).
+        public var documentIndex: FileRecord?
         /// Digest of the tokens parts and every setting the stream, windows, tables and shards
         /// depend on; a materialize task's identity is this record's digest.
         public var identity: String
@@ -69,6 +84,7 @@ public enum WindowStage: StageRunner {
             case windowsFileBytes = "windows_file_bytes"
             case windowsSHA256 = "windows_sha256"
             case shards, tables, identity
+            case documentIndex = "document_index"
         }
 
         /// Identity of this record, which every shard record names as its source.
@@ -144,6 +160,14 @@ public enum WindowStage: StageRunner {
         let idBytes = tokens.allSatisfy { $0.idBytes == 2 } ? 2 : 4
         let (stream, streamSHA256, streamBytes) = try TokenStream.writeFlatFile(
             layout: layout, parts: tokens, idBytes: idBytes, to: layout.streamFile)
+        if configuration.shardKind == .tokens {
+            let sidecar = try TokenShards.plan(
+                stream: stream, idBytes: idBytes, streamSHA256: streamSHA256, streamFileBytes: streamBytes,
+                sources: tokens.map(\.sha256), window: window, targetBytes: configuration.shardTargetBytes,
+                identity: identity, layout: layout)
+            try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
+            return sidecar
+        }
         if let embedding = configuration.embedding {
             // Before drawing any table: a huge output_dim must be refused, not run out of memory.
             let windows = WindowPlan.windowCount(stream: stream, settings: window)
@@ -227,7 +251,10 @@ public enum WindowStage: StageRunner {
             sidecar.identity == identity,
             Completion.fileMatches(layout.streamFile, bytes: sidecar.streamFileBytes, sha256: sidecar.streamSHA256),
             Completion.fileMatches(layout.windowsFile, bytes: sidecar.windowsFileBytes, sha256: sidecar.windowsSHA256),
-            sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.path($0.file))) == $0.sha256 })
+            sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.path($0.file))) == $0.sha256 }),
+            sidecar.documentIndex.map({
+                Completion.fileMatches(layout.path($0.file), bytes: $0.bytes, sha256: $0.sha256)
+            }) ?? true
         else { return nil }
         return sidecar
     }
