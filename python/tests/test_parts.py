@@ -6,9 +6,10 @@ import subprocess
 
 import lz4.frame
 
-from conftest import ROOT, SHARED
+from conftest import ROOT, SHARED, needs_shared
 
 
+@needs_shared
 def test_verdict_parts_read_in_python(sluice, tmp_path):
     out = tmp_path / "out"
     subprocess.run([sluice, "run", str(ROOT / "pipelines/verdict-tokens.json"), "--out", str(out)], check=True, capture_output=True)

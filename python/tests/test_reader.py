@@ -1,16 +1,14 @@
-"""The Python reader against shards that Sluice wrote in the same run: checksums verified,
-batches equal to the shard contents, ranks disjoint and complete, exact mid-epoch resume;
-and `sluice verify` and the reader both catch one flipped byte anywhere."""
+"""SluiceBatches (the prepared batches) against shards that Sluice wrote in the same run:
+checksums verified, batches equal to the shard contents, equal contiguous rank shares, a second
+pass, exact mid-epoch resume; and `sluice verify` and the reader both catch one flipped byte."""
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "python"))
 from sluice_reader import SluiceBatches, SluiceIntegrityError  # noqa: E402
 
 
@@ -41,24 +39,34 @@ def test_batches_cover_the_output(output):
     assert np.array_equal(inputs[:, 1:], np.concatenate([b["targets"] for b in all_batches])[:, :-1])
 
 
-def test_ranks_are_disjoint_and_complete(output):
+def test_ranks_get_equal_contiguous_shares(output):
     everything = [b["inputs"].tobytes() for b in SluiceBatches(str(output))]
+    assert len(everything) % 3 != 0
+    share = -(-len(everything) // 3)
     ranks = [[b["inputs"].tobytes() for b in SluiceBatches(str(output), rank, 3)] for rank in range(3)]
-    assert sorted(sum(ranks, [])) == sorted(everything)
-    assert sum(len(r) for r in ranks) == len(everything)
-    assert ranks[1][0] == everything[1]
+    assert [len(r) for r in ranks] == [share] * 3
+    assert sum(ranks, [])[: len(everything)] == everything  # rank r reads batches r·share …
+    assert sum(ranks, [])[len(everything):] == everything[: 3 * share - len(everything)]  # padding
+    dropped = [[b["inputs"].tobytes() for b in SluiceBatches(str(output), rank, 3, drop_last=True)] for rank in range(3)]
+    assert sum(dropped, []) == everything[: 3 * (len(everything) // 3)]
+
+
+def test_a_second_pass_reads_every_batch_again(output):
+    batches = SluiceBatches(str(output))
+    assert len(list(batches)) == len(list(batches)) == batches.total_batches
 
 
 def test_resume_mid_epoch(output):
     first = SluiceBatches(str(output), 1, 2)
-    seen = [next(iter(first))["inputs"].tobytes() for _ in range(3)]
+    iterator = iter(first)
+    seen = [next(iterator)["inputs"].tobytes() for _ in range(3)]
     state = first.state_dict()
     resumed = SluiceBatches(str(output), 1, 2)
-    resumed.load_state_dict(state)
+    resumed.load_state_dict(json.loads(json.dumps(state)))
     rest = [b["inputs"].tobytes() for b in resumed]
     assert seen + rest == [b["inputs"].tobytes() for b in SluiceBatches(str(output), 1, 2)]
-    with pytest.raises(ValueError):
-        SluiceBatches(str(output), 0, 2).load_state_dict(state)
+    with pytest.raises(ValueError, match="another dataset"):
+        SluiceBatches(str(output), 0, 2, shuffle=True).load_state_dict(state)
 
 
 def flip(path, offset):
@@ -97,27 +105,16 @@ def test_verify_passes_on_intact_output(sluice, output):
     assert result.returncode == 0 and "OK" in result.stdout
 
 
-def test_torch_iterable_dataset_resumes_exactly(output):
-    """Runs where PyTorch is installed (not in CI, which keeps PyTorch out by design)."""
-    torch = pytest.importorskip("torch")
-    from sluice_reader import SluiceIterableDataset
-
-    dataset = SluiceIterableDataset(str(output), rank=0, world_size=2)
-    everything = list(dataset)
-    assert len(everything) == len(dataset) > 3
-    assert everything[0]["inputs"].dtype == torch.int32 and everything[0]["embeddings"].dtype == torch.bfloat16
-    reference = SluiceBatches(str(output), 0, 2, raw_bfloat16=True)
-    for item, batch in zip(everything, reference):
-        assert torch.equal(item["inputs"], torch.from_numpy(np.array(batch["inputs"])))
-        assert item["embeddings"].view(torch.int16).numpy().view(np.uint16).tolist() == batch["embeddings"].tolist()
-
-    first = SluiceIterableDataset(str(output), rank=0, world_size=2)
-    iterator = iter(first)
-    head = [next(iterator) for _ in range(3)]
-    state = first.state_dict()
-    resumed = SluiceIterableDataset(str(output), rank=0, world_size=2)
-    resumed.load_state_dict(state)
-    rest = list(resumed)
-    assert [b["inputs"].tolist() for b in head + rest] == [b["inputs"].tolist() for b in everything]
-    loader = torch.utils.data.DataLoader(SluiceIterableDataset(str(output)), batch_size=None)
-    assert sum(1 for _ in loader) == SluiceBatches(str(output)).total_batches
+def test_torch_dataloader_over_batches(output):
+    torch = pytest.importorskip("torch", reason="torch is not installed in this venv")
+    everything = list(SluiceBatches(str(output), 0, 2))
+    for workers in (0, 2):
+        loader = torch.utils.data.DataLoader(SluiceBatches(str(output), 0, 2), batch_size=None, num_workers=workers)
+        items = list(loader)
+        assert len(items) == len(everything)
+        for item, batch in zip(items, everything):  # each batch once, in order, as tensors
+            assert torch.equal(item["inputs"], torch.from_numpy(batch["inputs"]))
+            assert torch.equal(item["embeddings"], torch.from_numpy(batch["embeddings"]))
+    raw = next(iter(SluiceBatches(str(output), raw_bfloat16=True)))["embeddings"]
+    exact = next(iter(SluiceBatches(str(output))))["embeddings"]
+    assert raw.dtype == np.uint16 and np.array_equal((raw.astype(np.uint32) << 16).view(np.float32), exact)

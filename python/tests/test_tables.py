@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from conftest import SHARED
+from conftest import SHARED, needs_shared
+
+pytestmark = needs_shared
 
 
 @pytest.mark.parametrize("kernel", ["avx2", "default"])
