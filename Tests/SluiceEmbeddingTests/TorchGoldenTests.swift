@@ -21,7 +21,9 @@ func sha256(_ values: [Float]) -> String {
 
 func kernelName(_ kernel: TorchKernel) -> String { kernel == .avx2 ? "avx2" : "default" }
 
-@Suite("PyTorch generator and init, bit for bit")
+@Suite(
+    "PyTorch generator and init, bit for bit",
+    .enabled(if: Fixtures.hasShared, "needs ../shared (the PyTorch goldens), which is not beside the repository"))
 struct TorchGoldenTests {
     @Test("MT19937 outputs, 64-bit values and uniforms match torch for every seed in the golden")
     func mersenneTwister() throws {

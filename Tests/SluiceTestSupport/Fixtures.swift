@@ -15,6 +15,16 @@ public enum Fixtures {
         return repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared")
     }()
 
+    /// Whether `../shared` is there. Tests that compare against its goldens are disabled without
+    /// it (`.enabled(if: Fixtures.hasShared, ...)`), with one line saying why; the rest run.
+    public static let hasShared: Bool = FileManager.default.fileExists(
+        atPath: sharedDirectory.appendingPathComponent("golden").path)
+
+    /// GPT-2's vocabulary as the repository's `vocab/gpt2` holds it (scripts/setup.sh fetches it
+    /// from a pinned PyPI wheel): what tests use when they need GPT-2 but not `../shared`.
+    public static let gpt2Encoder = repositoryRoot.appendingPathComponent("vocab/gpt2/encoder.json").path
+    public static let gpt2Merges = repositoryRoot.appendingPathComponent("vocab/gpt2/vocab.bpe").path
+
     public static func shared(_ relativePath: String) -> URL {
         sharedDirectory.appendingPathComponent(relativePath)
     }
