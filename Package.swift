@@ -39,6 +39,10 @@ let package = Package(
         .systemLibrary(
             name: "CSluiceProcess"
         ),
+        // The source commit baked in by `scripts/dev install` (sluice --version).
+        .systemLibrary(
+            name: "CSluiceBuildInfo"
+        ),
 
         // MARK: - Libraries, one per concern
         .target(
@@ -77,7 +81,8 @@ let package = Package(
         .executableTarget(
             name: "sluice",
             dependencies: [
-                "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest", "SluicePipeline",
+                "CSluiceBuildInfo", "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest",
+                "SluicePipeline",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings

@@ -45,8 +45,8 @@ struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Encode UTF-8 text into token ids (a JSON array on stdout), exactly as tiktoken does.",
         discussion: """
-            Text that spells a special token is ordinary text unless --allow-special is given
-            (tiktoken's encode_ordinary). Invalid UTF-8 is replaced with U+FFFD as Python's
+            Text that spells a special token is ordinary text unless --allow-special is given \
+            (tiktoken's encode_ordinary). Invalid UTF-8 is replaced with U+FFFD as Python's \
             errors="replace" does (--invalid-utf8 fail stops instead, naming the byte offset).
 
             Example: echo -n "Hello, world" | sluice encode --vocab gpt2.tiktoken   →   [15496, 11, 995]

@@ -7,8 +7,8 @@ struct Tables: ParsableCommand {
         abstract:
             "Write seeded embedding tables, bit-exact with torch.manual_seed(S) + nn.Embedding, to a safetensors file.",
         discussion: """
-            Tables are drawn in order from one generator, exactly as consecutive nn.Embedding calls
-            after torch.manual_seed(S): the second --shape continues where the first stopped. Names
+            Tables are drawn in order from one generator, exactly as consecutive nn.Embedding calls \
+            after torch.manual_seed(S): the second --shape continues where the first stopped. Names \
             are token_embedding, position_embedding, then table_2, table_3, … unless --name is given.
 
             Example (the book's chapter 2):

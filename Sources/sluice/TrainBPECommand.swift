@@ -16,16 +16,16 @@ struct TrainBPE: ParsableCommand {
         commandName: "train-bpe",
         abstract: "Learn a byte-level BPE vocabulary from a corpus — the same merges as HF tokenizers' BpeTrainer.",
         discussion: """
-            Reads the inputs as sluice run's ingest does (files, directories, globs, JSON Lines,
-            archives), splits them with GPT-2's pre-tokenizer, counts the words on several threads,
-            and learns merges over the 256-byte alphabet until --vocab-size tokens (special tokens
-            and the 256 bytes included). Merges, their order and ties are HF tokenizers'
-            (BpeTrainer with a ByteLevel pre-tokenizer, add_prefix_space=False, initial_alphabet =
+            Reads the inputs as sluice run's ingest does (files, directories, globs, JSON Lines, \
+            archives), splits them with GPT-2's pre-tokenizer, counts the words on several threads, \
+            and learns merges over the 256-byte alphabet until --vocab-size tokens (special tokens \
+            and the 256 bytes included). Merges, their order and ties are HF tokenizers' \
+            (BpeTrainer with a ByteLevel pre-tokenizer, add_prefix_space=False, initial_alphabet = \
             ByteLevel.alphabet()): among pairs of equal count, the one with the smaller ids wins.
 
-            Writes OUT/vocab.tiktoken (a rank file: bytes, then merges; what tokenizer.vocab and
-            --vocab take), OUT/special_tokens.json (their ids, after every rank, for
-            tokenizer.special_tokens), and with --hf OUT/vocab.json + OUT/merges.txt (HF's
+            Writes OUT/vocab.tiktoken (a rank file: bytes, then merges; what tokenizer.vocab and \
+            --vocab take), OUT/special_tokens.json (their ids, after every rank, for \
+            tokenizer.special_tokens), and with --hf OUT/vocab.json + OUT/merges.txt (HF's \
             numbering: special tokens first).
 
             Example: sluice train-bpe corpus/ --vocab-size 32768 --special-token "<|endoftext|>" --out tok/
