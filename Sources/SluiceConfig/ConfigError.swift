@@ -5,12 +5,22 @@ public struct ConfigIssue: Sendable, CustomStringConvertible, Equatable {
     public var line: Int?
     public var column: Int?
     public var message: String
+    /// The preset file the value came from, when not the config itself (`extends`).
+    public var file: String?
+
+    public init(path: String, line: Int? = nil, column: Int? = nil, message: String, file: String? = nil) {
+        self.path = path
+        self.line = line
+        self.column = column
+        self.message = message
+        self.file = file
+    }
 
     public var description: String { description(in: nil) }
 
     /// `FILE:LINE:COLUMN: json.path: message`, with whichever parts are known.
     public func description(in file: String?) -> String {
-        var location = file ?? ""
+        var location = self.file ?? file ?? ""
         if let line { location += ":\(line):\(column ?? 1)" }
         return [location, path, message].filter { !$0.isEmpty }.joined(separator: ": ")
     }

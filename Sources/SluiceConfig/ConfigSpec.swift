@@ -221,6 +221,10 @@ public enum ConfigSpec {
             "format", .integer(minimum: 1, maximum: 1), default: .integer(formatVersion),
             "Config format version."),
         ConfigField(
+            "extends", .array(.string, minItems: 0), default: .array([]),
+            "Preset files merged under this config, in order, section by section (relative to this file; see configs/). The merged result is what counts: config check prints it."
+        ),
+        ConfigField(
             "inputs", .array(.string, minItems: 1), default: nil,
             "Files, directories (recursive) and glob patterns, relative to the config file."),
         ConfigField(

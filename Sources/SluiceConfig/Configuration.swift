@@ -166,7 +166,7 @@ public struct Configuration: Sendable {
     public static func decode(_ bytes: [UInt8], file: String, baseDirectory: String) throws(ConfigError)
         -> Configuration
     {
-        let node: JSONNode
+        var node: JSONNode
         do {
             node = try JSONNode.parse(bytes)
         } catch {
@@ -177,13 +177,26 @@ public struct Configuration: Sendable {
                         path: "", line: error.line, column: error.column, message: "invalid JSON: \(error.message)")
                 ])
         }
+        var text = bytes
+        var presets = ConfigPresets(rootDirectory: baseDirectory)
+        if node["extends"] != nil {
+            node = presets.merge(node, file: file)
+            guard presets.issues.isEmpty else { throw ConfigError(file: file, issues: presets.issues) }
+            // Workers load the merged config: the presets are read once, by the coordinator.
+            text = Array(node.serialized().utf8) + [0x0A]
+        }
         var decoder = ConfigDecoder()
-        let resolved = decoder.resolve(node, as: .object(ConfigSpec.root), path: "")
-        guard decoder.issues.isEmpty else { throw ConfigError(file: file, issues: decoder.issues) }
+        var resolved = decoder.resolve(node, as: .object(ConfigSpec.root), path: "")
+        guard decoder.issues.isEmpty else {
+            throw ConfigError(file: file, issues: decoder.issues.map { presets.located($0, config: file) })
+        }
+        resolved = JSONNode(.object((resolved.members ?? []).filter { $0.key != "extends" }))
         var configuration = Configuration(resolved: resolved, file: file, baseDirectory: baseDirectory)
-        configuration.text = bytes
+        configuration.text = text
         let crossIssues = configuration.crossFieldIssues(original: node)
-        guard crossIssues.isEmpty else { throw ConfigError(file: file, issues: crossIssues) }
+        guard crossIssues.isEmpty else {
+            throw ConfigError(file: file, issues: crossIssues.map { presets.located($0, config: file) })
+        }
         configuration.resolvedSHA256 = SHA256Hasher.hex(Array(resolved.serialized().utf8))
         configuration.outputDefiningSHA256 = SHA256Hasher.hex(Array(configuration.outputDefining.serialized().utf8))
         return configuration
