@@ -19,6 +19,9 @@ public enum DocsPart {
         public var fileBytes: Int
         public var sha256: String
         public var report: IngestReport
+        /// Documents read from each input, in the order of `inputs` (for `sluice stats`; absent
+        /// in parts written before it was recorded).
+        public var documentsPerInput: [Int]?
         /// Digest of everything that determines the part (the inputs and the ingest settings):
         /// a rerun reuses the part only when it is unchanged.
         public var identity: String
@@ -42,6 +45,7 @@ public enum DocsPart {
             case documentBytes = "document_bytes"
             case fileBytes = "file_bytes"
             case sha256, report, identity
+            case documentsPerInput = "documents_per_input"
         }
     }
 

@@ -47,12 +47,18 @@ public enum IngestStage: StageRunner {
             try writer.append(document)
             progress(writer.documentCount, writer.documentBytes)
         }
-        for input in inputs { try reader.read(input) }
+        var perInput: [Int] = []
+        for input in inputs {
+            let before = writer.documentCount
+            try reader.read(input)
+            perInput.append(writer.documentCount - before)
+        }
         let (sha256, fileBytes) = try writer.finish()
-        let sidecar = DocsPart.Sidecar(
+        var sidecar = DocsPart.Sidecar(
             part: part, inputs: inputs.map(\.identity), documents: writer.documentCount,
             documentBytes: writer.documentBytes, fileBytes: fileBytes, sha256: sha256, report: reader.report,
             identity: identity)
+        sidecar.documentsPerInput = perInput
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.docsSidecar(part))
         return sidecar
     }

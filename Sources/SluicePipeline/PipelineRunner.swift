@@ -72,6 +72,9 @@ public struct PipelineRunner {
         public var retriesOverride: Int?
         /// Start over in the output directory (and make outputs that look too big for the disk).
         public var force = false
+        /// Write outputs that look too big (embeddings far larger than the text, or than the free
+        /// disk); `force` implies it.
+        public var allowLargeOutput = false
         /// The `sluice` binary the workers run (default: this process's executable).
         public var workerExecutable: String?
         /// Extra environment for the workers.
@@ -106,7 +109,7 @@ public struct PipelineRunner {
         let plan = try Plan(configuration: configuration)
         try OutputDirectory(layout: layout).prepare(
             configuration: configuration, configText: configuration.text, plan: plan, startOver: options.force,
-            allowLargeOutput: options.force, encoder: encoder)
+            allowLargeOutput: options.force || options.allowLargeOutput, encoder: encoder)
         return plan
     }
 

@@ -3,6 +3,7 @@ import SluiceBPE
 import SluiceConfig
 import SluiceEmbedding
 import SluiceIO
+import SluiceIngest
 
 #if canImport(Glibc)
     import Glibc
@@ -176,6 +177,15 @@ public enum WindowStage: StageRunner {
             let estimate =
                 windows * window.maxLength * (8 + embedding.outputDim * valueBytes) + rows * embedding.outputDim * 4
             try checkDiskSpace(estimate: estimate, layout: layout, force: force, log: log)
+            let text = tokens.reduce(0) { total, part in
+                total
+                    + ((try? StableJSON.decode(DocsPart.Sidecar.self, from: layout.docsSidecar(part.part)))?
+                        .documentBytes
+                        ?? 0)
+            }
+            try checkOutputMultiple(
+                embeddingBytes: windows * window.maxLength * embedding.outputDim * valueBytes, textBytes: text,
+                embedding: embedding, force: force)
         }
         var shuffleGenerator = TorchGenerator(seed: window.seed)
         var tableRecords: [TableRecord] = []
@@ -334,6 +344,27 @@ public enum WindowStage: StageRunner {
             // The read itself failed: I/O, which a retry may get past.
             throw PipelineError(.io, "\(path): \(error)", path: path, underlying: PipelineError.classify(error))
         }
+    }
+
+    /// Embeddings larger than this many times the text, and larger than `largeOutputFloor`, are
+    /// refused unless `sluice run --allow-large-output` (or --force): they are almost always a
+    /// mistake of scale (GPT-2 small's 768 bfloat16 values a token are ~400× English text).
+    static let largeOutputMultiple = 64
+    static let largeOutputFloor = 1 << 30
+
+    static func checkOutputMultiple(embeddingBytes: Int, textBytes: Int, embedding: EmbeddingSettings, force: Bool)
+        throws
+    {
+        guard !force, embeddingBytes > largeOutputFloor, embeddingBytes > largeOutputMultiple * max(1, textBytes)
+        else { return }
+        let multiple = embeddingBytes / max(1, textBytes)
+        throw PipelineError(
+            .config,
+            String(
+                format:
+                    "the embeddings would take %.1f GiB, %d× the %.1f MiB of text (%d values of %@ per token); nothing was written. Store ids only (\"shards\": {\"kind\": \"tokens\"}) and look embeddings up in the trainer, lower embedding.output_dim, or pass --allow-large-output",
+                Double(embeddingBytes) / 1_073_741_824, multiple, Double(textBytes) / 1_048_576, embedding.outputDim,
+                embedding.dtype))
     }
 
     /// Warns before a huge output and refuses one that cannot fit the free disk unless forced.

@@ -17,6 +17,10 @@ struct PlanCommand: ParsableCommand {
             With --out OUT --write, prepares OUT for running tasks by hand or on a cluster — the run \
             record and the plan, as sluice run would — without running anything; then \
             `sluice worker --task ID OUT` runs each task, in the order of the plan.
+
+            Last, the projected output: bytes per stage and in total, from the input sizes and \
+            0.30 GPT-2 tokens a byte — exact token counts once this output's tokenize tasks have \
+            run (give --out). Embeddings take output_dim values a token: hundreds of times the text.
             """)
 
     @Argument(help: "The pipeline config (JSON, format 1).")
@@ -64,6 +68,7 @@ struct PlanCommand: ParsableCommand {
                     "\(expansion.stage)/…  one task per shard, listed in \(expansion.record) by the \(expansion.after) task"
                 )
             }
+            print(OutputEstimate(configuration: configuration, plan: plan, layout: runner.layout).text)
             if write {
                 print(
                     "prepared \(runner.layout.root): run each task with sluice worker --task ID \(runner.layout.root)")

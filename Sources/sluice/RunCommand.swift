@@ -54,6 +54,13 @@ struct Run: ParsableCommand {
     )
     var force = false
 
+    @Flag(
+        name: .long,
+        help:
+            "Write embeddings even when they exceed 64 times the text and 1 GiB (sluice plan shows the projected sizes)."
+    )
+    var allowLargeOutput = false
+
     @Option(
         name: .long,
         help: "The sluice binary the workers run (default: this one), e.g. a copy on a shared file system.")
@@ -102,6 +109,7 @@ struct Run: ParsableCommand {
         options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
         options.workersOverride = workers
         options.force = force
+        options.allowLargeOutput = allowLargeOutput
         options.workerExecutable = workerBinary
         options.retriesOverride = retries
         options.executorOverride = executor

@@ -30,7 +30,8 @@ struct Sluice: ParsableCommand {
             """,
         version: SluiceVersion.text,
         subcommands: [
-            Run.self, Status.self, PlanCommand.self, Verify.self, Inspect.self, Encode.self, Decode.self, Tables.self,
+            Run.self, Status.self, PlanCommand.self, Verify.self, Inspect.self, Stats.self, Encode.self, Decode.self,
+            Tables.self,
             TrainBPE.self,
             Config.self, Worker.self,
         ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceIO
 import SluicePipeline
 
 struct Verify: ParsableCommand {
@@ -33,6 +34,35 @@ struct Inspect: ParsableCommand {
     func run() throws {
         do {
             print(try OutputInspector.describe(root: out, batch: batch))
+        } catch {
+            fail(error)
+        }
+    }
+}
+
+struct Stats: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show what an output holds: tokens per document, per input file, bytes per token, what was skipped.",
+        discussion: """
+            Reads the run's sidecars, per-document token counts and report, never the shards, so it \
+            is quick on any output size. Tokens per document are shown as percentiles and a \
+            histogram in powers of two; --json prints the same numbers for scripts.
+            """)
+
+    @Argument(help: "An output directory of sluice run (with a tokenizer section).")
+    var out: String
+
+    @Flag(name: .long, help: "Print the statistics as one JSON object.")
+    var json = false
+
+    func run() throws {
+        do {
+            let stats = try OutputStats.read(root: out)
+            if json {
+                print(String(decoding: try StableJSON.encode(stats), as: UTF8.self), terminator: "")
+            } else {
+                print(stats.text(root: out))
+            }
         } catch {
             fail(error)
         }
