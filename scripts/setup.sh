@@ -5,11 +5,12 @@
 #   scripts/setup.sh          build + demo + tests
 #   scripts/setup.sh bench    also the benchmark's reference tools and corpus packages
 #   scripts/setup.sh build    only what building the binary needs (the apt packages)
+#   scripts/setup.sh readers  also .venv-readers: litdata and mosaic streaming, for the reader benchmark
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(libarchive-dev liblz4-dev pkg-config lz4 zstd xz-utils bzip2 gzip zip unzip p7zip-full libarchive-tools python3 python3-venv)
-if [ "${1:-}" = bench ]; then
+if [ "${1:-}" = bench ] || [ "${1:-}" = readers ]; then
     APT_PACKAGES+=(linux-doc-6.1 python3.11-doc perl-doc git-doc python-django-doc)
 fi
 
@@ -28,7 +29,7 @@ fi
 [ "${1:-}" = build ] && exit 0
 
 requirements=python/requirements-test.txt
-[ "${1:-}" = bench ] && requirements=python/requirements-bench.txt
+{ [ "${1:-}" = bench ] || [ "${1:-}" = readers ]; } && requirements=python/requirements-bench.txt
 if [ ! -x .venv/bin/python ]; then
     python3 -m venv .venv
 fi
@@ -58,3 +59,19 @@ if [ ! -f .venv/.reader-installed ] || [ python/pyproject.toml -nt .venv/.reader
 fi
 
 scripts/fetch-gpt2-vocab.sh
+
+# The reader benchmark's peers live in their own venv: their dependency lists would replace the
+# CPU torch with the registry's CUDA build (python/requirements-readers.txt says why).
+if [ "${1:-}" = readers ]; then
+    stamp=".venv-readers/.installed-$(cat python/requirements-readers*.txt | sha256sum | cut -c1-16)"
+    if [ ! -f "$stamp" ]; then
+        echo "setup: installing litdata and mosaic streaming into .venv-readers"
+        [ -x .venv-readers/bin/python ] || python3 -m venv .venv-readers
+        .venv-readers/bin/pip install -q --disable-pip-version-check "torch==2.13.0+cpu" 2>/dev/null \
+            || .venv-readers/bin/pip install -q --disable-pip-version-check "torch==2.13.0"
+        .venv-readers/bin/pip install -q --disable-pip-version-check -r python/requirements-readers-deps.txt
+        .venv-readers/bin/pip install -q --disable-pip-version-check --no-deps -r python/requirements-readers.txt
+        .venv-readers/bin/pip install -q --disable-pip-version-check --no-deps -e python
+        touch "$stamp"
+    fi
+fi

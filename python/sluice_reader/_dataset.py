@@ -157,12 +157,13 @@ class _Scheduled(_Base):
             remaining = _schedule.remaining_after(progress)
         return _schedule.rank_positions(remaining, self.world_size, self.rank, self.drop_last, self.samples)
 
-    def _global(self, position: int) -> int:
-        if not self.shuffle:
-            return position
+    def _order(self) -> np.ndarray:
         if self._order_cache is None or self._order_cache[0] != self.epoch:
             self._order_cache = (self.epoch, _schedule.epoch_order(self.samples, True, self.seed, self.epoch))
-        return int(self._order_cache[1][position])
+        return self._order_cache[1]
+
+    def _global(self, position: int) -> int:
+        return int(self._order()[position]) if self.shuffle else position
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -194,9 +195,12 @@ class _Scheduled(_Base):
         start = progress["consumed"][worker]
         if start is None:
             raise ValueError(f"the loaded state has no progress for DataLoader worker {worker}")
-        for j in range(start, len(mine)):
-            item = self._item(self._global(int(mine[j])))
-            progress["consumed"][worker] = j + 1
+        order = self._order() if self.shuffle else None
+        samples = (mine[start:] if order is None else order[mine[start:]]).tolist()
+        consumed = progress["consumed"]
+        for j, g in enumerate(samples, start + 1):
+            item = self._item(g)
+            consumed[worker] = j
             yield item
 
     def io_stats(self) -> Dict[str, int]:
@@ -235,12 +239,15 @@ class SluiceDataset(_Scheduled):
       shard before its first use in this process; "none" trusts the files.
     - `max_length`/`stride` (token shards only): cut windows of any size at read time;
       the defaults are the config's window section.
+    - `cache_bytes`: decompressed LZ4 blocks kept per process (default 32 MiB); a shuffled
+      epoch over more data than this decompresses one 64 KiB block per window.
     """
 
     def __init__(self, root: str, *, split: str = "train", shuffle: bool = False, seed: int = 0,
                  rank: Optional[int] = None, world_size: Optional[int] = None, verify="lazy",
                  drop_last: bool = False, batch_size: Optional[int] = None,
-                 max_length: Optional[int] = None, stride: Optional[int] = None, raw_bfloat16: bool = False):
+                 max_length: Optional[int] = None, stride: Optional[int] = None, raw_bfloat16: bool = False,
+                 cache_bytes: int = 32 << 20):
         super().__init__()
         self.root = str(root)
         self.manifest = open_manifest(self.root)
@@ -252,7 +259,7 @@ class SluiceDataset(_Scheduled):
         self.raw_bfloat16 = raw_bfloat16
         self._bfloat16 = (self.manifest.get("embedding") or {}).get("dtype") == "bfloat16"
         if self.kind == "tokens":
-            self._store = TokenShardStore(self.root, self.manifest, self._stats)
+            self._store = TokenShardStore(self.root, self.manifest, self._stats, cache_bytes)
             self.max_length = int(max_length or window["max_length"])
             self.stride = int(stride or window["stride"])
             if self.max_length < 1 or self.stride < 1:
@@ -266,7 +273,7 @@ class SluiceDataset(_Scheduled):
                         f"{self.root} holds batch shards with {name} {window[name]}, fixed when they were made; "
                         f"write shards.kind \"tokens\" to choose windows at read time"
                     )
-            self._store = BatchShardStore(self.root, self.manifest, self._stats)
+            self._store = BatchShardStore(self.root, self.manifest, self._stats, cache_bytes)
             self.max_length, self.stride = window["max_length"], window["stride"]
             samples = self._store.rows
         self._start_verification(verify, self._store.files)
@@ -295,7 +302,8 @@ class SluiceDataset(_Scheduled):
 
     def _item(self, g: int) -> Dict[str, Any]:
         if self.kind == "tokens":
-            ids = self._store.ids(self.window_start(g), self.max_length + 1, self._verify_file).astype(np.int64)
+            start = g * self.stride if self._document_starts is None else self.window_start(g)
+            ids = self._store.ids(start, self.max_length + 1, self._verify_file).astype(np.int64)
             return {"inputs": ids[:-1], "targets": ids[1:], "index": g}
         row = self._store.row(g, self._verify_file)
         item = {"inputs": row["inputs"].astype(np.int64), "targets": row["targets"].astype(np.int64), "index": g}

@@ -4,11 +4,11 @@ Token shards use 64 KiB blocks (one window costs at most two small decompression
 shards use 4 MiB blocks."""
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import os
 import struct
-import threading
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Tuple
@@ -20,6 +20,36 @@ from ._manifest import SluiceIntegrityError, damaged
 
 _MAGIC = 0x184D2204
 _BLOCK_SIZES = {4: 1 << 16, 5: 1 << 18, 6: 1 << 20, 7: 1 << 22}
+
+
+class BlockCache:
+    """Decompressed blocks, least recently used first out, at most `max_bytes` for a whole
+    dataset (per process): random access costs one 64 KiB decompression at most, memory stays
+    bounded whatever the number of shards."""
+
+    def __init__(self, max_bytes: int = 32 << 20) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._blocks: "OrderedDict[tuple, bytes]" = OrderedDict()
+
+    def get(self, key):
+        block = self._blocks.get(key)
+        if block is not None:
+            self._blocks.move_to_end(key)
+        return block
+
+    def put(self, key, block: bytes) -> None:
+        self._blocks[key] = block
+        self.bytes += len(block)
+        while self.bytes > self.max_bytes and len(self._blocks) > 1:
+            _, old = self._blocks.popitem(last=False)
+            self.bytes -= len(old)
+
+    def __getstate__(self):
+        return {"max_bytes": self.max_bytes}
+
+    def __setstate__(self, state):
+        self.__init__(state["max_bytes"])
 
 
 class IOStats:
@@ -46,7 +76,7 @@ class FrameFile:
     """One LZ4 frame file with independent blocks, read block by block (`pread`), verified
     against its manifest SHA-256 before the first block when asked to."""
 
-    def __init__(self, root: str, entry: dict, stats: IOStats, cache_blocks: int = 8) -> None:
+    def __init__(self, root: str, entry: dict, stats: IOStats, cache: BlockCache) -> None:
         self.root = root
         self.path = os.path.join(root, entry["file"])
         self.sha256 = entry["sha256"]
@@ -58,18 +88,13 @@ class FrameFile:
         self._block_size = 0
         self._fd: Optional[int] = None
         self._pid = -1
-        self._cache: "OrderedDict[int, bytes]" = OrderedDict()
-        self._cache_blocks = cache_blocks
-        self._lock = threading.Lock()
+        self._cache = cache
+        self._key = entry["file"]
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_fd"], state["_pid"], state["_cache"], state["_lock"] = None, -1, OrderedDict(), None
+        state["_fd"], state["_pid"] = None, -1
         return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
     def verify(self) -> None:
         """Hashes the whole file once (the SHA-256 the manifest holds)."""
@@ -126,9 +151,9 @@ class FrameFile:
         self._blocks = blocks
 
     def block(self, index: int) -> bytes:
-        cached = self._cache.get(index)
+        key = (self._key, index)
+        cached = self._cache.get(key)
         if cached is not None:
-            self._cache.move_to_end(index)
             return cached
         if self._blocks is None:
             self._index()
@@ -141,9 +166,7 @@ class FrameFile:
             except lz4.block.LZ4BlockError as error:
                 raise SluiceIntegrityError(f"{self.path}: block {index} does not decompress ({error}); run `sluice verify {self.root}`") from error
             self.stats.blocks_decompressed += 1
-        self._cache[index] = data
-        if len(self._cache) > self._cache_blocks:
-            self._cache.popitem(last=False)
+        self._cache.put(key, data)
         return data
 
     def read(self, start: int, length: int) -> bytes:
@@ -179,9 +202,10 @@ _NUMPY = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I32": np.int
 class BatchShardStore:
     """`shards_kind` "batches": windows are the rows of the shards, in the prepared order."""
 
-    def __init__(self, root: str, manifest: dict, stats: IOStats) -> None:
+    def __init__(self, root: str, manifest: dict, stats: IOStats, cache_bytes: int = 32 << 20) -> None:
         self.root = root
-        self.files = [FrameFile(root, entry, stats, cache_blocks=4) for entry in manifest["shards"]]
+        cache = BlockCache(cache_bytes)
+        self.files = [FrameFile(root, entry, stats, cache) for entry in manifest["shards"]]
         self.first_row = np.cumsum([0] + [entry["windows"] for entry in manifest["shards"]])
         self.rows = int(self.first_row[-1])
         self.max_length = manifest["window"]["max_length"]
@@ -219,14 +243,16 @@ class BatchShardStore:
 class TokenShardStore:
     """`shards_kind` "tokens": the token stream in 64 KiB LZ4 blocks, plus the document index."""
 
-    def __init__(self, root: str, manifest: dict, stats: IOStats) -> None:
+    def __init__(self, root: str, manifest: dict, stats: IOStats, cache_bytes: int = 32 << 20) -> None:
         stream = manifest["token_stream"]
         self.root = root
         self.dtype = np.dtype("<u2") if stream["dtype"] == "uint16" else np.dtype("<u4")
-        self.files = [FrameFile(root, entry, stats) for entry in manifest["shards"]]
+        cache = BlockCache(cache_bytes)
+        self.files = [FrameFile(root, entry, stats, cache) for entry in manifest["shards"]]
         self.first_token = np.array([entry["first_token"] for entry in manifest["shards"]] + [manifest["totals"]["tokens"]], np.int64)
         self.length = manifest["totals"]["tokens"]
         self.separator = manifest["tokenizer"]["document_separator"]
+        self._firsts = self.first_token.tolist()
         self._documents_entry = stream["documents"]
         self._documents: Optional[np.ndarray] = None
 
@@ -247,6 +273,12 @@ class TokenShardStore:
     def ids(self, start: int, count: int, verify) -> np.ndarray:
         """Ids `start ..< start + count` of the stream."""
         width = self.dtype.itemsize
+        shard = bisect.bisect_right(self._firsts, start) - 1
+        if start + count <= self._firsts[shard + 1]:  # the common case: one shard
+            file = self.files[shard]
+            if not file.verified:
+                verify(file)
+            return np.frombuffer(file.read((start - self._firsts[shard]) * width, count * width), self.dtype)
         pieces = []
         position, end = start, start + count
         while position < end:

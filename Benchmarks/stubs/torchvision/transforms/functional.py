@@ -1,0 +1,1 @@
+from .. import _absent as to_tensor  # noqa: F401
