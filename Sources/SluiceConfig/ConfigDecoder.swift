@@ -23,6 +23,17 @@ struct ConfigDecoder {
             } else if let maximum, value > maximum {
                 report(node, path, "expected an integer\(rangeText(minimum, maximum)), got \(value)")
             }
+        case .fraction:
+            let value: Double?
+            switch node.value {
+            case .integer(let number): value = Double(number)
+            case .number(let number): value = number
+            default: value = nil
+            }
+            guard let value, value >= 0, value <= 1 else {
+                report(node, path, "expected a number from 0 to 1, got \(describe(node))")
+                return node
+            }
         case .boolean:
             if case .bool = node.value { return node }
             report(node, path, "expected true or false, got \(describe(node))")
@@ -137,6 +148,7 @@ struct ConfigDecoder {
         switch type {
         case .string: "a string"
         case .integer: "an integer"
+        case .fraction: "a number from 0 to 1"
         case .boolean: "true or false"
         case .enumeration(let values): values.map { "\"\($0)\"" }.joined(separator: " or ")
         case .array: "an array"

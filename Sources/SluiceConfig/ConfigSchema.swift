@@ -35,6 +35,11 @@ public enum ConfigSchema {
             if let minimum { members.append(("minimum", JSONNode(.integer(minimum)))) }
             if let maximum { members.append(("maximum", JSONNode(.integer(maximum)))) }
             return JSONNode(.object(members))
+        case .fraction:
+            return JSONNode(
+                .object([
+                    ("type", string("number")), ("minimum", JSONNode(.integer(0))), ("maximum", JSONNode(.integer(1))),
+                ]))
         case .boolean:
             return JSONNode(.object([("type", string("boolean"))]))
         case .enumeration(let values):

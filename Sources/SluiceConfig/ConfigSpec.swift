@@ -4,6 +4,8 @@ import SluiceIO
 public indirect enum ConfigType: Sendable {
     case string
     case integer(minimum: Int64?, maximum: Int64?)
+    /// A number from 0 to 1 (a fraction), integer or not.
+    case fraction
     case boolean
     case enumeration([String])
     case array(ConfigType, minItems: Int)
@@ -171,6 +173,19 @@ public enum ConfigSpec {
         ),
     ]
 
+    public static let split: [ConfigField] = [
+        ConfigField(
+            "validation_fraction", .fraction, default: .integer(0),
+            "Fraction of the documents sent to the validation split, chosen by each document's content (its ids) and the seed: the same documents whatever the workers or the input order."
+        ),
+        ConfigField(
+            "validation_documents", .integer(minimum: 0, maximum: maxInt), default: .integer(0),
+            "Or a number of documents: those whose content hashes lowest with the seed."),
+        ConfigField(
+            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(0),
+            "Seed of the choice: another seed, another validation set."),
+    ]
+
     /// Keys that say how a run is executed, never what it makes: they enter no task's identity
     /// and not the manifest's config, so outputs made with any worker count, retry limit,
     /// executor or output path are byte-identical.
@@ -250,5 +265,8 @@ public enum ConfigSpec {
             "embedding", .nullable(.object(embedding)), default: .null,
             "Token + position embeddings; null: shards hold ids only."),
         ConfigField("shards", .object(shards), default: .object([]), "Output shards."),
+        ConfigField(
+            "split", .object(split), default: .object([]),
+            "Send some documents to a validation split with its own shards (OUT/validation/) and manifest section."),
     ]
 }

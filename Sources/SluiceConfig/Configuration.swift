@@ -108,6 +108,16 @@ public struct ExecutorSettings: Sendable, Equatable {
     public init() {}
 }
 
+/// The `split` section: which documents go to the validation split.
+public struct SplitSettings: Sendable, Equatable {
+    public var validationFraction = 0.0
+    public var validationDocuments = 0
+    public var seed: UInt64 = 0
+    /// Whether any document can go to validation.
+    public var isEnabled: Bool { validationFraction > 0 || validationDocuments > 0 }
+    public init() {}
+}
+
 /// What the output shards hold (`shards.kind`).
 public enum ShardKind: String, Sendable, CaseIterable {
     /// Whole batches: inputs, targets and embeddings, in the window section's sample order.
@@ -135,6 +145,7 @@ public struct Configuration: Sendable {
     public var embedding: EmbeddingSettings?
     public var shardTargetBytes: Int
     public var shardKind: ShardKind
+    public var split: SplitSettings
     /// The config with every default filled in, in spec order; stored in the manifest.
     public var resolved: JSONNode
     /// SHA-256 of `resolved.serialized()`.
@@ -239,6 +250,17 @@ public struct Configuration: Sendable {
         self.executor = executor
         shardTargetBytes = node["shards"]?["target_bytes"].flatMap(Self.int) ?? 134_217_728
         shardKind = node["shards"]?["kind"]?.string.flatMap(ShardKind.init) ?? .batches
+        var split = SplitSettings()
+        if let section = node["split"] {
+            switch section["validation_fraction"]?.value {
+            case .integer(let value)?: split.validationFraction = Double(value)
+            case .number(let value)?: split.validationFraction = value
+            default: break
+            }
+            split.validationDocuments = section["validation_documents"].flatMap(Self.int) ?? 0
+            split.seed = UInt64(section["seed"].flatMap(Self.int) ?? 0)
+        }
+        self.split = split
 
         var ingest = IngestSettings()
         if let section = node["ingest"] {
@@ -363,6 +385,12 @@ public struct Configuration: Sendable {
         }
         if window != nil && tokenizer == nil {
             issue("window", "windows need token ids: add a \"tokenizer\" section")
+        }
+        if split.validationFraction > 0 && split.validationDocuments > 0 {
+            issue("split", "give validation_fraction or validation_documents, not both")
+        }
+        if split.isEnabled && window == nil {
+            issue("split", "the split is made by the window stage: add a \"window\" section")
         }
         if shardKind == .tokens {
             if window == nil {

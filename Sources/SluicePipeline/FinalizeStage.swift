@@ -76,7 +76,7 @@ public enum FinalizeStage: StageRunner {
                     throw PipelineError(
                         .damagedOutput, "\(layout.windowSidecar) was made from other tokens parts; run again")
                 }
-                let shards = try window.shards.map { span in
+                let all = try window.allShards.map { span in
                     guard
                         let shard = MaterializeStage.completed(
                             span.shard, window: window, layout: layout, hashing: false)
@@ -89,14 +89,17 @@ public enum FinalizeStage: StageRunner {
                     return shard
                 }
                 let separator = configuration.tokenizer?.documentSeparator.flatMap { tokenizer.specialTokens[$0] }
+                let shards = Array(all.prefix(window.shards.count))
+                let validationShards = Array(all.dropFirst(window.shards.count))
                 let manifest = Manifest.build(
                     configuration: configuration, tokenizer: tokenizer, separator: separator,
-                    documents: summary.documents, windowRecord: window, shards: shards)
+                    documents: summary.documents - (window.validation?.documents ?? 0), windowRecord: window,
+                    shards: shards, validationShards: validationShards)
                 try AtomicFileWriter.write(manifest.serializedBytes() + [0x0A], to: layout.manifest)
                 report.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
                 report.windows = window.windows
                 report.batches = window.batches
-                report.shards = shards.count
+                report.shards = all.count
             }
         }
         try AtomicFileWriter.write(try StableJSON.encode(report), to: layout.report)

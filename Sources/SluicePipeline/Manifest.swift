@@ -14,7 +14,8 @@ public enum Manifest {
 
     static func build(
         configuration: Configuration, tokenizer: TokenizerStage.Record, separator: TokenID?,
-        documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord]
+        documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord],
+        validationShards: [MaterializeStage.ShardRecord] = []
     ) -> JSONNode {
         let window = configuration.window
         let special = tokenizer.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
@@ -88,39 +89,66 @@ public enum Manifest {
                         ]))
                 ),
                 ("shards_kind", string(configuration.shardKind.rawValue)),
-                ("token_stream", tokenStream(windowRecord)),
-                (
-                    "shards",
-                    JSONNode(
-                        .array(
-                            shards.map { shard in
-                                if let first = shard.firstToken, let count = shard.tokenCount {
-                                    return JSONNode(
-                                        .object([
-                                            ("file", string(shard.file)), ("first_token", int(first)),
-                                            ("tokens", int(count)), ("content_bytes", int(shard.contentBytes)),
-                                            ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
-                                        ]))
-                                }
-                                return JSONNode(
-                                    .object([
-                                        ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)),
-                                        ("batches", int(shard.batchCount)),
-                                        ("windows", int(shard.windowCount)), ("content_bytes", int(shard.contentBytes)),
-                                        ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
-                                    ]))
-                            }))
-                ),
+                ("token_stream", tokenStream(windowRecord.documentIndex, idBytes: windowRecord.streamIDBytes)),
+                ("shards", shardList(shards)),
+                ("splits", splits(windowRecord, shards: validationShards)),
             ]))
+    }
+
+    /// `splits`: null, or the validation split's documents, totals, token stream and shards.
+    static func splits(_ window: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord]) -> JSONNode {
+        guard let split = window.validation else { return JSONNode(.null) }
+        return JSONNode(
+            .object([
+                (
+                    ValidationSplit.name,
+                    JSONNode(
+                        .object([
+                            (
+                                "totals",
+                                JSONNode(
+                                    .object([
+                                        ("documents", int(split.documents)), ("tokens", int(split.streamLength)),
+                                        ("windows", int(split.windows)), ("batches", int(split.batches)),
+                                        ("shard_bytes", int(shards.reduce(0) { $0 + $1.fileBytes })),
+                                    ]))
+                            ),
+                            ("token_stream", tokenStream(split.documentIndex, idBytes: window.streamIDBytes)),
+                            ("shards", shardList(shards)),
+                        ]))
+                )
+            ]))
+    }
+
+    static func shardList(_ shards: [MaterializeStage.ShardRecord]) -> JSONNode {
+        JSONNode(
+            .array(
+                shards.map { shard in
+                    if let first = shard.firstToken, let count = shard.tokenCount {
+                        return JSONNode(
+                            .object([
+                                ("file", string(shard.file)), ("first_token", int(first)),
+                                ("tokens", int(count)), ("content_bytes", int(shard.contentBytes)),
+                                ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
+                            ]))
+                    }
+                    return JSONNode(
+                        .object([
+                            ("file", string(shard.file)), ("first_batch", int(shard.firstBatch)),
+                            ("batches", int(shard.batchCount)),
+                            ("windows", int(shard.windowCount)), ("content_bytes", int(shard.contentBytes)),
+                            ("bytes", int(shard.fileBytes)), ("sha256", string(shard.sha256)),
+                        ]))
+                }))
     }
 
     /// Token shards (`shards_kind` "tokens"): how the ids are stored and the document index;
     /// null for batch shards.
-    static func tokenStream(_ window: WindowStage.Sidecar) -> JSONNode {
-        guard let index = window.documentIndex else { return JSONNode(.null) }
+    static func tokenStream(_ index: WindowStage.FileRecord?, idBytes: Int) -> JSONNode {
+        guard let index else { return JSONNode(.null) }
         return JSONNode(
             .object([
-                ("dtype", string(window.streamIDBytes == 2 ? "uint16" : "uint32")),
+                ("dtype", string(idBytes == 2 ? "uint16" : "uint32")),
                 ("block_bytes", int(TokenShards.blockBytes)),
                 (
                     "documents",

@@ -66,11 +66,14 @@ public enum MaterializeStage: StageRunner {
     }
 
     /// Writes shard `shard`: batches starting at `firstBatch`, whose windows start at
-    /// `sampleStarts` (sample order), with ids read from `tokens`.
+    /// `sampleStarts` (sample order), with ids read from `tokens`. The file is the `local`-th
+    /// shard of `layout` (a split's layout), named in `names`.
     public static func run(
         shard: Int, firstBatch: Int, batchCount: Int, sampleStarts: [Int], maxLength length: Int,
-        tokens: some TokenSource, tables: EmbeddingTables?, layout: OutputLayout
+        tokens: some TokenSource, tables: EmbeddingTables?, layout: OutputLayout, local: Int? = nil,
+        names: OutputLayout = .relative
     ) throws -> ShardRecord {
+        let local = local ?? shard
         var inputs: [Int32] = []
         var targets: [Int32] = []
         inputs.reserveCapacity(sampleStarts.count * length)
@@ -104,7 +107,7 @@ public enum MaterializeStage: StageRunner {
                 SafeTensors.Tensor(
                     name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
         }
-        let path = layout.shard(shard)
+        let path = layout.shard(local)
         let writer = try LZ4FrameWriter(path: path)
         try writer.write(SafeTensors.header(for: tensors))
         try writer.write(LittleEndian.bytes(of: inputs))
@@ -119,7 +122,7 @@ public enum MaterializeStage: StageRunner {
         }
         let (sha256, fileBytes) = try writer.finish()
         return ShardRecord(
-            shard: shard, file: OutputLayout.relative.shard(shard), firstBatch: firstBatch, batchCount: batchCount,
+            shard: shard, file: names.shard(local), firstBatch: firstBatch, batchCount: batchCount,
             windowCount: samples.count, contentBytes: writer.contentByteCount, fileBytes: fileBytes, sha256: sha256)
     }
 
@@ -152,17 +155,25 @@ public enum MaterializeStage: StageRunner {
     static func materialize(
         shard: Int, configuration: Configuration, window: WindowStage.Sidecar, layout: OutputLayout
     ) throws -> ShardRecord {
-        guard let span = window.shards.first(where: { $0.shard == shard }) else {
+        guard let span = window.allShards.first(where: { $0.shard == shard }) else {
             throw PipelineError(
                 .config,
-                "shard \(shard) is not in the window plan (\(window.shards.count) shard(s)); see \(layout.windowSidecar)"
+                "shard \(shard) is not in the window plan (\(window.allShards.count) shard(s)); see \(layout.windowSidecar)"
             )
         }
+        // A validation shard reads and writes under OUT/validation/, numbered within its split.
+        let validation = span.split == nil ? nil : window.validation
+        let files = validation == nil ? layout : ValidationSplit.layout(layout)
+        let names = validation == nil ? OutputLayout.relative : ValidationSplit.layout(.relative)
+        let local = shard - (validation == nil ? 0 : window.shards.count)
+        let streamLength = validation?.streamLength ?? window.streamLength
+        let windowCount = validation?.windows ?? window.windows
         if let firstToken = span.firstToken, let tokenCount = span.tokenCount {
             try FileManager.default.createDirectory(
                 atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
             let record = try TokenShards.write(
-                shard: shard, firstToken: firstToken, tokenCount: tokenCount, window: window, layout: layout)
+                shard: shard, local: local, firstToken: firstToken, tokenCount: tokenCount,
+                idBytes: window.streamIDBytes, streamLength: streamLength, layout: files, names: names)
             try AtomicFileWriter.write(
                 try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)),
                 to: layout.shardRecord(shard))
@@ -186,16 +197,15 @@ public enum MaterializeStage: StageRunner {
                 vocabSize: token.shape[0], contextLength: position.shape[0], outputDim: dim, dtype: dtype)
         }
         let first = span.firstBatch * window.batchSize
-        let last = min((span.firstBatch + span.batchCount) * window.batchSize, window.windows)
-        let starts = try readStarts(layout.windowsFile, range: first..<last)
-        let stream = try TokenStreamFile(
-            path: layout.streamFile, idBytes: window.streamIDBytes, length: window.streamLength)
-        try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
+        let last = min((span.firstBatch + span.batchCount) * window.batchSize, windowCount)
+        let starts = try readStarts(files.windowsFile, range: first..<last)
+        let stream = try TokenStreamFile(path: files.streamFile, idBytes: window.streamIDBytes, length: streamLength)
+        try FileManager.default.createDirectory(atPath: files.shardsDirectory, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(
             atPath: layout.shardRecordsDirectory, withIntermediateDirectories: true)
         let record = try run(
             shard: shard, firstBatch: span.firstBatch, batchCount: span.batchCount, sampleStarts: starts,
-            maxLength: window.maxLength, tokens: stream, tables: tables, layout: layout)
+            maxLength: window.maxLength, tokens: stream, tables: tables, layout: files, local: local, names: names)
         try AtomicFileWriter.write(
             try StableJSON.encode(ShardCompletion(source: window.digest, shard: record)), to: layout.shardRecord(shard))
         return record

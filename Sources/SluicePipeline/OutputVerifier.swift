@@ -87,82 +87,92 @@ public enum OutputVerifier {
                     what: "table \(table["name"]?.string ?? "?")")
             }
         }
-        if manifest["shards_kind"]?.string == "tokens" {
-            if let indexBytes = verifyTokenShards(
-                manifest, root: root, layout: layout, readShard: readShard, problem: problem)
-            {
-                outcome.checkedFiles += 1
-                outcome.checkedBytes += indexBytes
-            }
-            return outcome
-        }
-        let maxLength = int(manifest["window"]?["max_length"]) ?? 0
-        let batchSize = int(manifest["window"]?["batch_size"]) ?? 0
-        let dim = int(manifest["embedding"]?["output_dim"])
-        guard case .array(let shards)? = manifest["shards"]?.value else {
-            problem("\(layout.manifest): no shards list")
-            return outcome
-        }
-        var nextBatch = 0
-        var windows = 0
-        for shard in shards {
-            let name = shard["file"]?.string ?? "?"
-            let batches = int(shard["batches"]) ?? -1
-            let shardWindows = int(shard["windows"]) ?? -1
-            if int(shard["first_batch"]) != nextBatch {
-                problem("\(name): first_batch is \(int(shard["first_batch"]) ?? -1), expected \(nextBatch)")
-            }
-            nextBatch += max(0, batches)
-            windows += max(0, shardWindows)
-            let path = root + "/" + name
-            guard let content = readShard(path, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"])) else {
-                continue
-            }
-            do {
-                let layoutInfo = try SafeTensors.layout(of: content, path: path)
-                var expected: [(String, [Int])] = [
-                    ("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength]),
-                ]
-                if let dim { expected.append(("embeddings", [shardWindows, maxLength, dim])) }
-                for (tensorName, shape) in expected {
-                    guard let entry = layoutInfo.tensors.first(where: { $0.tensor.name == tensorName }) else {
-                        problem("\(path): no \"\(tensorName)\" tensor")
-                        continue
-                    }
-                    if entry.tensor.shape != shape {
-                        problem("\(path): \(tensorName) has shape \(entry.tensor.shape), manifest implies \(shape)")
-                    }
-                    if layoutInfo.dataStart + entry.range.upperBound > content.count {
-                        problem("\(path): \(tensorName) runs past the end of the data")
-                    }
+        // The training split, then the validation split (`splits`), each checked the same way.
+        func verifyShards(_ manifest: JSONNode) {
+            if manifest["shards_kind"]?.string == "tokens" {
+                if let indexBytes = verifyTokenShards(
+                    manifest, root: root, layout: layout, readShard: readShard, problem: problem)
+                {
+                    outcome.checkedFiles += 1
+                    outcome.checkedBytes += indexBytes
                 }
-                if content.count != int(shard["content_bytes"]) {
-                    problem("\(path): holds \(content.count) bytes, manifest says \(int(shard["content_bytes"]) ?? -1)")
+                return
+            }
+            let maxLength = int(manifest["window"]?["max_length"]) ?? 0
+            let batchSize = int(manifest["window"]?["batch_size"]) ?? 0
+            let dim = int(manifest["embedding"]?["output_dim"])
+            guard case .array(let shards)? = manifest["shards"]?.value else {
+                problem("\(layout.manifest): no shards list")
+                return
+            }
+            var nextBatch = 0
+            var windows = 0
+            for shard in shards {
+                let name = shard["file"]?.string ?? "?"
+                let batches = int(shard["batches"]) ?? -1
+                let shardWindows = int(shard["windows"]) ?? -1
+                if int(shard["first_batch"]) != nextBatch {
+                    problem("\(name): first_batch is \(int(shard["first_batch"]) ?? -1), expected \(nextBatch)")
                 }
-                if batches * batchSize < shardWindows || (batches - 1) * batchSize >= shardWindows {
-                    problem("\(path): \(shardWindows) windows do not make \(batches) batches of \(batchSize)")
+                nextBatch += max(0, batches)
+                windows += max(0, shardWindows)
+                let path = root + "/" + name
+                guard let content = readShard(path, sha256: shard["sha256"]?.string, bytes: int(shard["bytes"])) else {
+                    continue
                 }
-            } catch {
-                problem("\(error)")
+                do {
+                    let layoutInfo = try SafeTensors.layout(of: content, path: path)
+                    var expected: [(String, [Int])] = [
+                        ("inputs", [shardWindows, maxLength]), ("targets", [shardWindows, maxLength]),
+                    ]
+                    if let dim { expected.append(("embeddings", [shardWindows, maxLength, dim])) }
+                    for (tensorName, shape) in expected {
+                        guard let entry = layoutInfo.tensors.first(where: { $0.tensor.name == tensorName }) else {
+                            problem("\(path): no \"\(tensorName)\" tensor")
+                            continue
+                        }
+                        if entry.tensor.shape != shape {
+                            problem("\(path): \(tensorName) has shape \(entry.tensor.shape), manifest implies \(shape)")
+                        }
+                        if layoutInfo.dataStart + entry.range.upperBound > content.count {
+                            problem("\(path): \(tensorName) runs past the end of the data")
+                        }
+                    }
+                    if content.count != int(shard["content_bytes"]) {
+                        problem(
+                            "\(path): holds \(content.count) bytes, manifest says \(int(shard["content_bytes"]) ?? -1)")
+                    }
+                    if batches * batchSize < shardWindows || (batches - 1) * batchSize >= shardWindows {
+                        problem("\(path): \(shardWindows) windows do not make \(batches) batches of \(batchSize)")
+                    }
+                } catch {
+                    problem("\(error)")
+                }
+            }
+            let totalWindows = int(manifest["totals"]?["windows"]) ?? -1
+            let totalBatches = int(manifest["totals"]?["batches"]) ?? -1
+            let dropLast = manifest["window"]?["drop_last"]?.value != .bool(false)
+            if nextBatch != totalBatches {
+                problem("\(layout.manifest): shards hold \(nextBatch) batches, totals say \(totalBatches)")
+            }
+            if batchSize > 0 {
+                let expectedBatches = dropLast ? totalWindows / batchSize : (totalWindows + batchSize - 1) / batchSize
+                let expectedRows = dropLast ? expectedBatches * batchSize : totalWindows
+                if totalBatches != expectedBatches {
+                    problem(
+                        "\(layout.manifest): \(totalWindows) windows make \(expectedBatches) batches of \(batchSize), totals say \(totalBatches)"
+                    )
+                }
+                if windows != expectedRows {
+                    problem("\(layout.manifest): shards hold \(windows) windows, totals imply \(expectedRows)")
+                }
             }
         }
-        let totalWindows = int(manifest["totals"]?["windows"]) ?? -1
-        let totalBatches = int(manifest["totals"]?["batches"]) ?? -1
-        let dropLast = manifest["window"]?["drop_last"]?.value != .bool(false)
-        if nextBatch != totalBatches {
-            problem("\(layout.manifest): shards hold \(nextBatch) batches, totals say \(totalBatches)")
-        }
-        if batchSize > 0 {
-            let expectedBatches = dropLast ? totalWindows / batchSize : (totalWindows + batchSize - 1) / batchSize
-            let expectedRows = dropLast ? expectedBatches * batchSize : totalWindows
-            if totalBatches != expectedBatches {
-                problem(
-                    "\(layout.manifest): \(totalWindows) windows make \(expectedBatches) batches of \(batchSize), totals say \(totalBatches)"
-                )
-            }
-            if windows != expectedRows {
-                problem("\(layout.manifest): shards hold \(windows) windows, totals imply \(expectedRows)")
-            }
+        verifyShards(manifest)
+        if let validation = manifest["splits"]?["validation"], validation.members != nil {
+            var members = (manifest.members ?? []).filter { !["totals", "token_stream", "shards"].contains($0.key) }
+            members += (validation.members ?? []).filter { ["totals", "token_stream", "shards"].contains($0.key) }
+            verifyShards(JSONNode(.object(members)))
         }
         return outcome
     }

@@ -121,18 +121,21 @@ public struct Plan: Codable, Sendable, Equatable {
     /// The materialize tasks: one per shard of the window task's record.
     static func materializeTasks(from window: WindowStage.Sidecar) -> [TaskSpec] {
         let names = OutputLayout.relative
-        return window.shards.map { span in
+        return window.allShards.map { span in
+            let split = span.split == nil ? names : ValidationSplit.layout(names)
+            let local = span.shard - (span.split == nil ? 0 : window.shards.count)
+            let prefix = span.split.map { "\($0) " } ?? ""
             if let first = span.firstToken, let count = span.tokenCount {
                 return TaskSpec(
                     id: TaskID(.materialize, span.shard), needs: [.window],
-                    reads: ["ids \(first)..<\(first + count) of \(names.streamFile)"],
-                    writes: [names.tokenShard(span.shard), names.shardRecord(span.shard)],
+                    reads: ["ids \(first)..<\(first + count) of \(split.streamFile)"],
+                    writes: [split.tokenShard(local), names.shardRecord(span.shard)],
                     weight: count)
             }
             return TaskSpec(
                 id: TaskID(.materialize, span.shard), needs: [.window],
-                reads: ["batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)"],
-                writes: [names.shard(span.shard), names.shardRecord(span.shard)], weight: span.batchCount,
+                reads: ["\(prefix)batches \(span.firstBatch)..<\(span.firstBatch + span.batchCount)"],
+                writes: [split.shard(local), names.shardRecord(span.shard)], weight: span.batchCount,
                 batches: TaskSpec.BatchRange(first: span.firstBatch, count: span.batchCount))
         }
     }

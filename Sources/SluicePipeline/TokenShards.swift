@@ -21,7 +21,8 @@ enum TokenShards {
     /// shard, about `targetBytes` of ids) and the window record that fixes them.
     static func plan(
         stream: TokenStream, idBytes: Int, streamSHA256: String, streamFileBytes: Int, sources: [String],
-        window: WindowSettings, targetBytes: Int, identity: String, layout: OutputLayout
+        window: WindowSettings, targetBytes: Int, identity: String, layout: OutputLayout, names: OutputLayout,
+        firstShard: Int, split: String?
     ) throws -> WindowStage.Sidecar {
         try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
         let index = try AtomicFileWriter(path: layout.documentIndex)
@@ -41,6 +42,7 @@ enum TokenShards {
         }
         try index.commit()
         // No window starts are stored: the reader computes them.
+        try FileManager.default.createDirectory(atPath: layout.workDirectory, withIntermediateDirectories: true)
         try AtomicFileWriter.write([], to: layout.windowsFile)
 
         let windows = WindowPlan.windowCount(stream: stream, settings: window)
@@ -51,8 +53,8 @@ enum TokenShards {
         for first in stride(from: 0, to: stream.length, by: perShard) {
             shards.append(
                 WindowStage.ShardSpan(
-                    shard: shards.count, firstBatch: 0, batchCount: 0, firstToken: first,
-                    tokenCount: min(perShard, stream.length - first)))
+                    shard: firstShard + shards.count, firstBatch: 0, batchCount: 0, firstToken: first,
+                    tokenCount: min(perShard, stream.length - first), split: split))
         }
         return WindowStage.Sidecar(
             sources: sources, streamLength: stream.length, streamIDBytes: idBytes, streamFileBytes: streamFileBytes,
@@ -60,7 +62,7 @@ enum TokenShards {
             batchSize: window.batchSize, windowsFileBytes: 0, windowsSHA256: SHA256Hasher.hex([]), shards: shards,
             tables: [],
             documentIndex: WindowStage.FileRecord(
-                file: OutputLayout.relative.documentIndex, bytes: stream.documents.count * 8,
+                file: names.documentIndex, bytes: stream.documents.count * 8,
                 sha256: hasher.finalizeHex()),
             identity: identity)
     }
@@ -68,15 +70,15 @@ enum TokenShards {
     /// A materialize task for token shards: ids `firstToken ..< firstToken + tokenCount` of the
     /// flat stream into `shards/tokens-NNNNN.lz4`, one block at a time.
     static func write(
-        shard: Int, firstToken: Int, tokenCount: Int, window: WindowStage.Sidecar, layout: OutputLayout
+        shard: Int, local: Int, firstToken: Int, tokenCount: Int, idBytes: Int, streamLength: Int,
+        layout: OutputLayout, names: OutputLayout
     ) throws -> MaterializeStage.ShardRecord {
         try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
-        let stream = try TokenStreamFile(
-            path: layout.streamFile, idBytes: window.streamIDBytes, length: window.streamLength)
+        let stream = try TokenStreamFile(path: layout.streamFile, idBytes: idBytes, length: streamLength)
         var options = LZ4FrameWriter.Options()
         options.blockSize = .kib64
-        let writer = try LZ4FrameWriter(path: layout.tokenShard(shard), options: options)
-        let blockIDs = blockBytes / window.streamIDBytes
+        let writer = try LZ4FrameWriter(path: layout.tokenShard(local), options: options)
+        let blockIDs = blockBytes / idBytes
         var block: [UInt8] = []
         for start in stride(from: firstToken, to: firstToken + tokenCount, by: blockIDs) {
             try stream.readBytes(start: start, count: min(blockIDs, firstToken + tokenCount - start), into: &block)
@@ -84,7 +86,7 @@ enum TokenShards {
         }
         let (sha256, fileBytes) = try writer.finish()
         return MaterializeStage.ShardRecord(
-            shard: shard, file: OutputLayout.relative.tokenShard(shard), firstBatch: 0, batchCount: 0, windowCount: 0,
+            shard: shard, file: names.tokenShard(local), firstBatch: 0, batchCount: 0, windowCount: 0,
             contentBytes: writer.contentByteCount, fileBytes: fileBytes, sha256: sha256, firstToken: firstToken,
             tokenCount: tokenCount)
     }

@@ -34,12 +34,44 @@ public enum WindowStage: StageRunner {
         /// Token shards only: the first id of the stream the shard holds, and how many.
         public var firstToken: Int?
         public var tokenCount: Int?
+        /// "validation" for a shard of the validation split (files under OUT/validation/).
+        public var split: String?
         enum CodingKeys: String, CodingKey {
             case shard
             case firstBatch = "first_batch"
             case batchCount = "batches"
             case firstToken = "first_token"
             case tokenCount = "tokens"
+            case split
+        }
+    }
+
+    /// The validation split's stream, windows and shards (`split` in the config), beside the
+    /// training split that the window record's own fields describe.
+    public struct SplitRecord: Codable, Sendable, Equatable {
+        public var documents: Int
+        public var streamLength: Int
+        public var streamFileBytes: Int
+        public var streamSHA256: String
+        public var windows: Int
+        public var batches: Int
+        public var windowsFileBytes: Int
+        public var windowsSHA256: String
+        /// Numbered after the training split's shards (task ids are unique); files are named by
+        /// their place in this split.
+        public var shards: [ShardSpan]
+        public var documentIndex: FileRecord?
+
+        enum CodingKeys: String, CodingKey {
+            case documents
+            case streamLength = "stream_length"
+            case streamFileBytes = "stream_file_bytes"
+            case streamSHA256 = "stream_sha256"
+            case windows, batches
+            case windowsFileBytes = "windows_file_bytes"
+            case windowsSHA256 = "windows_sha256"
+            case shards
+            case documentIndex = "document_index"
         }
     }
 
@@ -69,6 +101,8 @@ public enum WindowStage: StageRunner {
         public var tables: [TableRecord]
         /// `shards.kind` "tokens": the document index (`shards/documents.idx`).
         public var documentIndex: FileRecord?
+        /// The validation split, when the config has one.
+        public var validation: SplitRecord?
         /// Digest of the tokens parts and every setting the stream, windows, tables and shards
         /// depend on; a materialize task's identity is this record's digest.
         public var identity: String
@@ -86,7 +120,11 @@ public enum WindowStage: StageRunner {
             case windowsSHA256 = "windows_sha256"
             case shards, tables, identity
             case documentIndex = "document_index"
+            case validation
         }
+
+        /// Every shard of both splits, in task order.
+        public var allShards: [ShardSpan] { shards + (validation?.shards ?? []) }
 
         /// Identity of this record, which every shard record names as its source.
         public var digest: String { SHA256Hasher.hex((try? StableJSON.encode(self)) ?? []) }
@@ -134,7 +172,7 @@ public enum WindowStage: StageRunner {
         var hasher = IdentityHasher(.window)
         hasher.add("tokens", tokens.map(\.sha256))
         hasher.add("id_upper_bound", String(idUpperBound))
-        for section in ["window", "embedding", "shards"] {
+        for section in ["window", "embedding", "shards", "split"] {
             hasher.add(section, section: configuration.resolved[section])
         }
         if let pretrained = configuration.embedding?.pretrained, configuration.embedding?.initializer == "pretrained" {
@@ -158,14 +196,39 @@ public enum WindowStage: StageRunner {
         try? fileManager.removeItem(atPath: layout.shardsDirectory)
         try? fileManager.removeItem(atPath: layout.shardRecordsDirectory)
         try? fileManager.removeItem(atPath: layout.windowSidecar)
+        let validationLayout = ValidationSplit.layout(layout)
+        let validationNames = ValidationSplit.layout(.relative)
+        try? fileManager.removeItem(atPath: validationLayout.root)
         let idBytes = tokens.allSatisfy { $0.idBytes == 2 } ? 2 : 4
-        let (stream, streamSHA256, streamBytes) = try TokenStream.writeFlatFile(
+        var (stream, streamSHA256, streamBytes) = try TokenStream.writeFlatFile(
             layout: layout, parts: tokens, idBytes: idBytes, to: layout.streamFile)
+        var validation: ValidationSplit.Written?
+        if configuration.split.isEnabled {
+            let file = try TokenStreamFile(path: layout.streamFile, idBytes: idBytes, length: stream.length)
+            let chosen = try ValidationSplit.chosen(stream: stream, file: file, settings: configuration.split)
+            let written = try ValidationSplit.write(
+                stream: stream, idBytes: idBytes, separator: tokens.first?.separatorID, chosen: chosen,
+                train: layout, validation: validationLayout)
+            (stream, streamSHA256, streamBytes) = written.train
+            validation = written.validation
+        }
         if configuration.shardKind == .tokens {
-            let sidecar = try TokenShards.plan(
+            var sidecar = try TokenShards.plan(
                 stream: stream, idBytes: idBytes, streamSHA256: streamSHA256, streamFileBytes: streamBytes,
                 sources: tokens.map(\.sha256), window: window, targetBytes: configuration.shardTargetBytes,
-                identity: identity, layout: layout)
+                identity: identity, layout: layout, names: .relative, firstShard: 0, split: nil)
+            if let validation {
+                let part = try TokenShards.plan(
+                    stream: validation.stream, idBytes: idBytes, streamSHA256: validation.sha256,
+                    streamFileBytes: validation.fileBytes, sources: [], window: window,
+                    targetBytes: configuration.shardTargetBytes, identity: identity, layout: validationLayout,
+                    names: validationNames, firstShard: sidecar.shards.count, split: ValidationSplit.name)
+                sidecar.validation = SplitRecord(
+                    documents: validation.stream.documents.count, streamLength: part.streamLength,
+                    streamFileBytes: part.streamFileBytes, streamSHA256: part.streamSHA256, windows: part.windows,
+                    batches: part.batches, windowsFileBytes: part.windowsFileBytes, windowsSHA256: part.windowsSHA256,
+                    shards: part.shards, documentIndex: part.documentIndex)
+            }
             try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
             return sidecar
         }
@@ -221,7 +284,39 @@ public enum WindowStage: StageRunner {
             bytesPerToken += dim * (embedding.dtype == "float32" ? 4 : 2)
         }
 
+        let train = try planBatches(
+            stream: stream, window: window, shuffleGenerator: shuffleGenerator,
+            targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken, layout: layout, firstShard: 0,
+            split: nil)
+        var sidecar = Sidecar(
+            sources: tokens.map(\.sha256), streamLength: stream.length, streamIDBytes: idBytes,
+            streamFileBytes: streamBytes, streamSHA256: streamSHA256, windows: train.windows,
+            batches: train.batches, maxLength: window.maxLength, batchSize: window.batchSize,
+            windowsFileBytes: train.windows * 8, windowsSHA256: train.windowsSHA256, shards: train.shards,
+            tables: tableRecords, identity: identity)
+        if let validation {
+            // Its own shuffle, from the seed alone: nothing drawn before it.
+            let part = try planBatches(
+                stream: validation.stream, window: window, shuffleGenerator: TorchGenerator(seed: window.seed),
+                targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken, layout: validationLayout,
+                firstShard: train.shards.count, split: ValidationSplit.name)
+            sidecar.validation = SplitRecord(
+                documents: validation.stream.documents.count, streamLength: validation.stream.length,
+                streamFileBytes: validation.fileBytes, streamSHA256: validation.sha256, windows: part.windows,
+                batches: part.batches, windowsFileBytes: part.windows * 8, windowsSHA256: part.windowsSHA256,
+                shards: part.shards, documentIndex: nil)
+        }
+        try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
+        return sidecar
+    }
+
+    /// One split's windows in sample order (`layout.windowsFile`) and its shard ranges.
+    static func planBatches(
+        stream: TokenStream, window: WindowSettings, shuffleGenerator: TorchGenerator, targetBytes: Int,
+        bytesPerToken: Int, layout: OutputLayout, firstShard: Int, split: String?
+    ) throws -> (windows: Int, batches: Int, windowsSHA256: String, shards: [ShardSpan]) {
         let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
+        try FileManager.default.createDirectory(atPath: layout.workDirectory, withIntermediateDirectories: true)
         let windowsWriter = try AtomicFileWriter(path: layout.windowsFile)
         var windowsHasher = SHA256Hasher()
         let chunk = 1 << 16
@@ -239,20 +334,16 @@ public enum WindowStage: StageRunner {
         }
         try windowsWriter.commit()
 
-        let perShard = plan.batchesPerShard(targetBytes: configuration.shardTargetBytes, bytesPerToken: bytesPerToken)
+        let perShard = plan.batchesPerShard(targetBytes: targetBytes, bytesPerToken: bytesPerToken)
         var shards: [ShardSpan] = []
         for first in stride(from: 0, to: plan.batchCount, by: perShard) {
             shards.append(
-                ShardSpan(shard: shards.count, firstBatch: first, batchCount: min(perShard, plan.batchCount - first)))
+                ShardSpan(
+                    shard: firstShard + shards.count, firstBatch: first,
+                    batchCount: min(perShard, plan.batchCount - first),
+                    split: split))
         }
-        let sidecar = Sidecar(
-            sources: tokens.map(\.sha256), streamLength: stream.length, streamIDBytes: idBytes,
-            streamFileBytes: streamBytes, streamSHA256: streamSHA256, windows: plan.windowCount,
-            batches: plan.batchCount, maxLength: window.maxLength, batchSize: window.batchSize,
-            windowsFileBytes: plan.windowCount * 8, windowsSHA256: windowsHasher.finalizeHex(), shards: shards,
-            tables: tableRecords, identity: identity)
-        try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.windowSidecar)
-        return sidecar
+        return (plan.windowCount, plan.batchCount, windowsHasher.finalizeHex(), shards)
     }
 
     /// The window record, if it has this identity and its files still match it.
@@ -264,6 +355,16 @@ public enum WindowStage: StageRunner {
             sidecar.tables.allSatisfy({ (try? SHA256Hasher.hex(ofFile: layout.path($0.file))) == $0.sha256 }),
             sidecar.documentIndex.map({
                 Completion.fileMatches(layout.path($0.file), bytes: $0.bytes, sha256: $0.sha256)
+            }) ?? true,
+            sidecar.validation.map({ split in
+                let files = ValidationSplit.layout(layout)
+                return Completion.fileMatches(
+                    files.streamFile, bytes: split.streamFileBytes, sha256: split.streamSHA256)
+                    && Completion.fileMatches(
+                        files.windowsFile, bytes: split.windowsFileBytes, sha256: split.windowsSHA256)
+                    && (split.documentIndex.map {
+                        Completion.fileMatches(layout.path($0.file), bytes: $0.bytes, sha256: $0.sha256)
+                    } ?? true)
             }) ?? true
         else { return nil }
         return sidecar

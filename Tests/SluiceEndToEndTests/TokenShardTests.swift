@@ -102,4 +102,38 @@ struct TokenShardTests {
         let text = String(value)
         return String(repeating: "0", count: max(0, 5 - text.count)) + text
     }
+
+    @Test(
+        "a validation split: its own shards of either kind, checked by sluice verify", arguments: ["tokens", "batches"])
+    func validationSplit(kind: String) throws {
+        let directory = try TemporaryDirectory()
+        let corpus = try makeMixedCorpus(directory)
+        let out = directory.path("out")
+        let text = config(corpus, extra: #", "split": {"validation_documents": 3, "seed": 1}"#)
+            .replacingOccurrences(of: #""kind": "tokens""#, with: "\"kind\": \"\(kind)\"")
+        let result = try SluiceBinary.run(["run", try writeConfig(directory, text), "--out", out])
+        #expect(result.status == 0, "\(result.stderr)")
+        let manifest = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json")))
+                as? [String: Any])
+        let validation = try #require((manifest["splits"] as? [String: Any])?["validation"] as? [String: Any])
+        #expect((validation["totals"] as? [String: Any])?["documents"] as? Int == 3)
+        let shards = try #require(validation["shards"] as? [[String: Any]])
+        #expect(
+            !shards.isEmpty && shards.allSatisfy { ($0["file"] as? String)?.hasPrefix("validation/shards/") == true })
+        #expect(try SluiceBinary.run(["verify", out]).status == 0)
+        let path = out + "/" + (shards[0]["file"] as? String ?? "")
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        bytes[bytes.count / 2] ^= 1
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let damaged = try SluiceBinary.run(["verify", out])
+        #expect(damaged.status == 1 && damaged.stdoutText.contains("validation/shards/"), "\(damaged.stdoutText)")
+        let both = try SluiceBinary.run([
+            "config", "check",
+            try writeConfig(
+                directory, name: "both.json",
+                config(corpus, extra: #", "split": {"validation_documents": 3, "validation_fraction": 0.5}"#)),
+        ])
+        #expect(both.status != 0 && both.stderr.contains("not both"), "\(both.stderr)")
+    }
 }

@@ -297,3 +297,49 @@ def test_verify_full_lazy_and_none(corpus, tmp_path):
     SluiceDataset(str(damaged), verify="none")  # trusts the files: nothing hashed
     result = subprocess.run([str(ROOT / ".build/debug/sluice"), "verify", str(damaged)], capture_output=True, text=True)
     assert result.returncode != 0 and "tokens-00003.lz4" in result.stdout + result.stderr
+
+
+# -- the validation split ------------------------------------------------------------------------
+
+def documents_of(out, split):
+    """Each document's ids (as a tuple) of one split, from its stream and document index."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    part = manifest if split == "train" else manifest["splits"]["validation"]
+    ids = np.concatenate([np.frombuffer(lz4.frame.decompress((out / s["file"]).read_bytes()), "<u2") for s in part["shards"]])
+    starts = np.frombuffer((out / part["token_stream"]["documents"]["file"]).read_bytes(), "<u8").astype(int)
+    ends = list(starts[1:] - 1) + [len(ids)]
+    return [tuple(ids[a:b].tolist()) for a, b in zip(starts, ends)]
+
+
+def test_validation_split_by_content(sluice, corpus, corpus_inputs, tmp_path):
+    mixed = ROOT / "examples/mixed"
+    window = {"max_length": 16, "stride": 16, "batch_size": 8}
+    split = {"validation_fraction": 0.25, "seed": 3}
+
+    def make(name, inputs, part_bytes):
+        directory = tmp_path / name
+        directory.mkdir()
+        config = {"inputs": [str(i) for i in inputs], "ingest": {"part_bytes": part_bytes}, "tokenizer": VOCAB,
+                  "window": window, "shards": {"kind": "tokens"}, "split": split}
+        (directory / "c.json").write_text(json.dumps(config))
+        subprocess.run([sluice, "run", str(directory / "c.json"), "--out", str(directory / "out"), "--workers", "2"],
+                       check=True, capture_output=True)
+        return directory / "out"
+
+    first = make("a", [corpus_inputs, mixed], 50_000)
+    again = make("b", [mixed, corpus_inputs], 7_000)  # other input order, other parts, other tasks
+    train, validation = documents_of(first, "train"), documents_of(first, "validation")
+    assert 0 < len(validation) < len(train)
+    assert set(validation) == set(documents_of(again, "validation"))
+    assert set(train) == set(documents_of(again, "train"))
+    assert not set(train) & set(validation)
+    manifest = json.loads((first / "manifest.json").read_text())
+    assert manifest["totals"]["documents"] + manifest["splits"]["validation"]["totals"]["documents"] == len(train) + len(validation)
+    ds = SluiceDataset(str(first), split="validation", max_length=16, stride=16)
+    stream = np.concatenate([np.frombuffer(lz4.frame.decompress((first / s["file"]).read_bytes()), "<u2")
+                             for s in manifest["splits"]["validation"]["shards"]]).astype(np.int64)
+    inputs, targets = book_windows(stream, 16, 16)
+    assert len(ds) == len(inputs) == manifest["splits"]["validation"]["totals"]["windows"]
+    assert all(np.array_equal(s["inputs"], i) and np.array_equal(s["targets"], t) for s, i, t in zip(ds, inputs, targets))
+    with pytest.raises(ValueError, match="no validation split"):
+        SluiceDataset(str(corpus), split="validation")
