@@ -17,7 +17,7 @@ assert "libswift" not in libraries and "libFoundation" not in libraries, librari
 help_text = subprocess.run([str(binary), "run", "--help"], env=clean, capture_output=True, text=True, check=True).stdout
 assert "USAGE: sluice run" in help_text
 for relative, needle in [
-    ("share/man/man1/sluice.1", ".TH"),
+    ("share/man/man1/sluice.1", ".Dt SLUICE 1"),
     ("share/bash-completion/completions/sluice", "complete"),
     ("share/zsh/site-functions/_sluice", "#compdef sluice"),
     ("share/fish/vendor_completions.d/sluice.fish", "complete -c sluice"),
