@@ -20,7 +20,7 @@ for relative, needle in [
     ("share/man/man1/sluice.1", ".Dt SLUICE 1"),
     ("share/bash-completion/completions/sluice", "complete"),
     ("share/zsh/site-functions/_sluice", "#compdef sluice"),
-    ("share/fish/vendor_completions.d/sluice.fish", "complete -c sluice"),
+    ("share/fish/vendor_completions.d/sluice.fish", "complete -c 'sluice'"),
 ]:
     text = (prefix / relative).read_text()
     assert needle in text, f"{relative} does not look like what it should be"
