@@ -8,7 +8,7 @@ cut into blocks of 1,025 (max_length 1,024 + 1), are written with litdata's `opt
 mosaic's `MDSWriter`. Every reader then yields the same samples — block i of the stream —
 checked on the first ones; each is timed over a whole epoch through a torch DataLoader
 (batch 32) with 0 and 2 workers, in order and shuffled, page cache warm (one untimed pass).
-Sluice yields inputs/targets int64 by default (split and widened: 8× the bytes of the peers'
+Sluice's loaders use its collate_windows (one tensor a batch). Sluice yields inputs/targets int64 by default (split and widened: 8× the bytes of the peers'
 raw uint16 blocks through the DataLoader's worker queues); "sluice16" is id_dtype="uint16".
 Prints samples/s and MB/s of token data (2 bytes an id) per reader, the ratios to Sluice, and
 each output's bytes on disk per token. Run with .venv-readers (scripts/setup.sh readers) and
@@ -97,14 +97,16 @@ def readers(paths, shuffle, workers, blocks):
     from litdata import StreamingDataLoader, StreamingDataset, TokensLoader
     from streaming import StreamingDataLoader as MosaicLoader
     from streaming import StreamingDataset as MosaicDataset
-    from sluice_reader import SluiceDataset
+    from sluice_reader import SluiceDataset, collate_windows
 
     sluice = SluiceDataset(paths["sluice"], shuffle=shuffle, seed=1, max_length=BLOCK - 1, stride=BLOCK, batch_size=BATCH)
-    yield "sluice", DataLoader(sluice, batch_size=BATCH, num_workers=workers), lambda b: b["inputs"].shape[0]
+    loader = DataLoader(sluice, batch_size=BATCH, num_workers=workers, collate_fn=collate_windows)
+    yield "sluice", loader, lambda b: b["inputs"].shape[0]
     # The peers deliver raw uint16 blocks; this is Sluice delivering the same bytes.
     raw = SluiceDataset(paths["sluice"], shuffle=shuffle, seed=1, max_length=BLOCK - 1, stride=BLOCK, batch_size=BATCH,
                         id_dtype="uint16")
-    yield "sluice16", DataLoader(raw, batch_size=BATCH, num_workers=workers), lambda b: b["inputs"].shape[0]
+    loader = DataLoader(raw, batch_size=BATCH, num_workers=workers, collate_fn=collate_windows)
+    yield "sluice16", loader, lambda b: b["inputs"].shape[0]
     lit = StreamingDataset(paths["litdata"], item_loader=TokensLoader(block_size=BLOCK), shuffle=shuffle, seed=1)
     yield "litdata", StreamingDataLoader(lit, batch_size=BATCH, num_workers=workers), lambda b: b.shape[0]
     mosaic = MosaicDataset(local=paths["mosaic"], shuffle=shuffle, shuffle_seed=1, batch_size=BATCH)

@@ -343,3 +343,18 @@ def test_validation_split_by_content(sluice, corpus, corpus_inputs, tmp_path):
     assert all(np.array_equal(s["inputs"], i) and np.array_equal(s["targets"], t) for s, i, t in zip(ds, inputs, targets))
     with pytest.raises(ValueError, match="no validation split"):
         SluiceDataset(str(corpus), split="validation")
+
+
+def test_collate_windows_equals_the_default_collate(corpus):
+    from torch.utils.data import default_collate
+
+    from sluice_reader import collate_windows
+
+    ds = SluiceDataset(str(corpus), shuffle=True, seed=3)
+    samples = [ds[i] for i in range(8)]
+    ours, theirs = collate_windows(samples), default_collate(samples)
+    assert ours.keys() == theirs.keys()
+    assert all(torch.equal(ours[k], theirs[k]) and ours[k].dtype == theirs[k].dtype for k in ours)
+    assert ours["inputs"].untyped_storage().data_ptr() == ours["targets"].untyped_storage().data_ptr()
+    loaded = indices(DataLoader(SluiceDataset(str(corpus), batch_size=8), batch_size=8, num_workers=2, collate_fn=collate_windows))
+    assert loaded == list(range(len(ds)))
