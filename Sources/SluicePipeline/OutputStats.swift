@@ -96,17 +96,16 @@ public struct OutputStats: Sendable, Codable {
         for (name, p) in [("min", 0.0), ("p10", 10), ("p50", 50), ("p90", 90), ("p99", 99), ("max", 100)] {
             percentiles[name] = percentile(p)
         }
-        // Powers of two: documents span from a few ids to millions.
-        var histogram: [Bucket] = []
-        var from = 0
-        var to = 1
-        while from <= (sorted.last ?? 0) {
-            let low = from
-            let high = to
-            let count = sorted.reduce(0) { $0 + (($1 >= low && $1 < high) ? 1 : 0) }
-            histogram.append(Bucket(from: low, to: high, documents: count))
-            from = to
-            to *= 2
+        // Powers of two: documents span from a few ids to millions. Bucket k holds 2^(k-1) ..< 2^k
+        // tokens (bucket 0: empty documents), found from the count's bit width in one pass.
+        var counts: [Int] = []
+        for tokens in perDocument {
+            let bucket = Int.bitWidth - tokens.leadingZeroBitCount
+            if bucket >= counts.count { counts += Array(repeating: 0, count: bucket - counts.count + 1) }
+            counts[bucket] += 1
+        }
+        let histogram = counts.enumerated().map { bucket, documents in
+            Bucket(from: bucket == 0 ? 0 : 1 << (bucket - 1), to: 1 << bucket, documents: documents)
         }
         let tokens = perDocument.reduce(0, +)
         var shardBytesPerToken: Double?

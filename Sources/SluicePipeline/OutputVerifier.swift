@@ -183,10 +183,9 @@ public enum OutputVerifier {
         _ manifest: JSONNode, root: String, layout: OutputLayout,
         readShard: (String, String?, Int?) -> [UInt8]?, problem: (String) -> Void
     ) -> Int? {
-        func int(_ node: JSONNode?) -> Int? { if case .integer(let v)? = node?.value { Int(v) } else { nil } }
         let stream = manifest["token_stream"]
         let idBytes = stream?["dtype"]?.string == "uint16" ? 2 : 4
-        let totalTokens = int(manifest["totals"]?["tokens"]) ?? -1
+        let totalTokens = manifest["totals"]?["tokens"]?.integer ?? -1
         guard case .array(let shards)? = manifest["shards"]?.value else {
             problem("\(layout.manifest): no shards list")
             return nil
@@ -194,16 +193,16 @@ public enum OutputVerifier {
         var next = 0
         for shard in shards {
             let name = shard["file"]?.string ?? "?"
-            let tokens = int(shard["tokens"]) ?? -1
-            if int(shard["first_token"]) != next {
-                problem("\(name): first_token is \(int(shard["first_token"]) ?? -1), expected \(next)")
+            let tokens = shard["tokens"]?.integer ?? -1
+            if shard["first_token"]?.integer != next {
+                problem("\(name): first_token is \(shard["first_token"]?.integer ?? -1), expected \(next)")
             }
             next += max(0, tokens)
             let path = root + "/" + name
-            guard let content = readShard(path, shard["sha256"]?.string, int(shard["bytes"])) else { continue }
-            if content.count != tokens * idBytes || content.count != int(shard["content_bytes"]) {
+            guard let content = readShard(path, shard["sha256"]?.string, shard["bytes"]?.integer) else { continue }
+            if content.count != tokens * idBytes || content.count != shard["content_bytes"]?.integer {
                 problem(
-                    "\(path): holds \(content.count) bytes, manifest says \(tokens) ids of \(idBytes) bytes (content_bytes \(int(shard["content_bytes"]) ?? -1))"
+                    "\(path): holds \(content.count) bytes, manifest says \(tokens) ids of \(idBytes) bytes (content_bytes \(shard["content_bytes"]?.integer ?? -1))"
                 )
             }
         }
@@ -211,7 +210,7 @@ public enum OutputVerifier {
             problem("\(layout.manifest): shards hold \(next) ids, totals say \(totalTokens)")
         }
         let documents = stream?["documents"]
-        let count = int(documents?["count"]) ?? -1
+        let count = documents?["count"]?.integer ?? -1
         guard let file = documents?["file"]?.string else {
             problem("\(layout.manifest): token_stream has no document index")
             return nil
@@ -225,9 +224,9 @@ public enum OutputVerifier {
             problem("\(path): SHA-256 does not match the manifest (the document index is damaged or was replaced)")
             return bytes.count
         }
-        guard bytes.count == count * 8, count == int(manifest["totals"]?["documents"]) else {
+        guard bytes.count == count * 8, count == manifest["totals"]?["documents"]?.integer else {
             problem(
-                "\(path): \(bytes.count) bytes for \(count) documents; totals say \(int(manifest["totals"]?["documents"]) ?? -1)"
+                "\(path): \(bytes.count) bytes for \(count) documents; totals say \(manifest["totals"]?["documents"]?.integer ?? -1)"
             )
             return bytes.count
         }

@@ -25,22 +25,7 @@ enum TokenShards {
         firstShard: Int, split: String?
     ) throws -> WindowStage.Sidecar {
         try FileManager.default.createDirectory(atPath: layout.shardsDirectory, withIntermediateDirectories: true)
-        let index = try AtomicFileWriter(path: layout.documentIndex)
-        var hasher = SHA256Hasher()
-        let chunk = 1 << 16
-        for base in stride(from: 0, to: stream.documents.count, by: chunk) {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(chunk * 8)
-            for document in stream.documents[base..<min(base + chunk, stream.documents.count)] {
-                let start = UInt64(document.start)
-                for shift in stride(from: 0, to: 64, by: 8) {
-                    bytes.append(UInt8(truncatingIfNeeded: start >> UInt64(shift)))
-                }
-            }
-            try index.write(bytes)
-            hasher.update(bytes)
-        }
-        try index.commit()
+        let indexSHA256 = try WindowStage.writeOffsets(stream.documents.lazy.map(\.start), to: layout.documentIndex)
         // No window starts are stored: the reader computes them.
         try FileManager.default.createDirectory(atPath: layout.workDirectory, withIntermediateDirectories: true)
         try AtomicFileWriter.write([], to: layout.windowsFile)
@@ -63,7 +48,7 @@ enum TokenShards {
             tables: [],
             documentIndex: WindowStage.FileRecord(
                 file: names.documentIndex, bytes: stream.documents.count * 8,
-                sha256: hasher.finalizeHex()),
+                sha256: indexSHA256),
             identity: identity)
     }
 

@@ -167,7 +167,12 @@ public final class TokenStreamFile: TokenSource {
                 .internal, "\(path): ids \(start) ..< \(start + count) are outside the stream of \(length)", path: path)
         }
         let byteCount = count * idBytes
-        if buffer.count != byteCount { buffer = [UInt8](repeating: 0, count: byteCount) }
+        // Exactly byteCount bytes, reusing the buffer's storage (called per window and per document).
+        if buffer.count > byteCount {
+            buffer.removeLast(buffer.count - byteCount)
+        } else if buffer.count < byteCount {
+            buffer.append(contentsOf: repeatElement(0, count: byteCount - buffer.count))
+        }
         var done = 0
         try buffer.withUnsafeMutableBytes { raw in
             guard let base = raw.baseAddress else { return }

@@ -317,22 +317,7 @@ public enum WindowStage: StageRunner {
     ) throws -> (windows: Int, batches: Int, windowsSHA256: String, shards: [ShardSpan]) {
         let plan = try WindowPlan(stream: stream, settings: window, shuffleGenerator: shuffleGenerator)
         try FileManager.default.createDirectory(atPath: layout.workDirectory, withIntermediateDirectories: true)
-        let windowsWriter = try AtomicFileWriter(path: layout.windowsFile)
-        var windowsHasher = SHA256Hasher()
-        let chunk = 1 << 16
-        for base in stride(from: 0, to: plan.windowCount, by: chunk) {
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(chunk * 8)
-            for sample in plan.order[base..<min(base + chunk, plan.windowCount)] {
-                let start = UInt64(plan.starts[sample])
-                for shift in stride(from: 0, to: 64, by: 8) {
-                    bytes.append(UInt8(truncatingIfNeeded: start >> UInt64(shift)))
-                }
-            }
-            try windowsWriter.write(bytes)
-            windowsHasher.update(bytes)
-        }
-        try windowsWriter.commit()
+        let windowsSHA256 = try writeOffsets(plan.order.lazy.map { plan.starts[$0] }, to: layout.windowsFile)
 
         let perShard = plan.batchesPerShard(targetBytes: targetBytes, bytesPerToken: bytesPerToken)
         var shards: [ShardSpan] = []
@@ -343,7 +328,28 @@ public enum WindowStage: StageRunner {
                     batchCount: min(perShard, plan.batchCount - first),
                     split: split))
         }
-        return (plan.windowCount, plan.batchCount, windowsHasher.finalizeHex(), shards)
+        return (plan.windowCount, plan.batchCount, windowsSHA256, shards)
+    }
+
+    /// Writes `values` as little-endian UInt64s (window starts, document starts), 64 Ki at a
+    /// time, atomically; returns the file's SHA-256.
+    static func writeOffsets(_ values: some Sequence<Int>, to path: String) throws -> String {
+        let writer = try AtomicFileWriter(path: path)
+        var hasher = SHA256Hasher()
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8 << 16)
+        func flush() throws {
+            try writer.write(bytes)
+            hasher.update(bytes)
+            bytes.removeAll(keepingCapacity: true)
+        }
+        for value in values {
+            withUnsafeBytes(of: UInt64(value).littleEndian) { bytes.append(contentsOf: $0) }
+            if bytes.count == 8 << 16 { try flush() }
+        }
+        try flush()
+        try writer.commit()
+        return hasher.finalizeHex()
     }
 
     /// The window record, if it has this identity and its files still match it.

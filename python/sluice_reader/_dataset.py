@@ -283,7 +283,7 @@ class SluiceDataset(_Scheduled):
                     )
             self._store = BatchShardStore(self.root, self.manifest, self._stats, cache_bytes)
             self.max_length, self.stride = window["max_length"], window["stride"]
-            samples = self._store.rows
+            samples = self._store.row_count
         self._start_verification(verify, self._store.files)
         self._schedule(samples, shuffle, seed, rank, world_size, drop_last, batch_size)
 
@@ -317,10 +317,14 @@ class SluiceDataset(_Scheduled):
         item = {"inputs": row["inputs"].astype(self.id_dtype), "targets": row["targets"].astype(self.id_dtype), "index": g}
         if "embeddings" in row:
             embeddings = row["embeddings"]
-            if self._bfloat16 and not self.raw_bfloat16:
-                embeddings = (embeddings.astype(np.uint32) << 16).view(np.float32)
-            item["embeddings"] = np.array(embeddings)
+            item["embeddings"] = _embeddings(embeddings, self._bfloat16 and not self.raw_bfloat16)
         return item
+
+
+def _embeddings(values: np.ndarray, widen_bfloat16: bool) -> np.ndarray:
+    """Embeddings as a writable array: bfloat16 bits (NumPy has no bfloat16) widened to the
+    float32 they stand for, exactly, unless the caller asked for the raw bits."""
+    return (values.astype(np.uint32) << 16).view(np.float32) if widen_bfloat16 else np.array(values)
 
 
 def _split_view(manifest: Dict[str, Any], split: str, root: str) -> Dict[str, Any]:
@@ -369,10 +373,9 @@ class SluiceBatches(_Scheduled):
         if not 0 <= k < self.total_batches:
             raise IndexError(f"batch {k} does not exist; {self.root} has batches 0 ..< {self.total_batches}")
         first = k * self.batch_size
-        rows = [self._store.row(r, self._verify_file) for r in range(first, min(first + self.batch_size, self._store.rows))]
-        result = {name: np.stack([row[name] for row in rows]) for name in rows[0]}
-        if "embeddings" in result and self._bfloat16 and not self.raw_bfloat16:
-            result["embeddings"] = (result["embeddings"].astype(np.uint32) << 16).view(np.float32)
+        result = self._store.rows(first, min(self.batch_size, self._store.row_count - first), self._verify_file)
+        if "embeddings" in result:
+            result["embeddings"] = _embeddings(result["embeddings"], self._bfloat16 and not self.raw_bfloat16)
         return result
 
     _item = batch

@@ -206,8 +206,8 @@ class BatchShardStore:
         self.root = root
         cache = BlockCache(cache_bytes)
         self.files = [FrameFile(root, entry, stats, cache) for entry in manifest["shards"]]
-        self.first_row = np.cumsum([0] + [entry["windows"] for entry in manifest["shards"]])
-        self.rows = int(self.first_row[-1])
+        self._first_rows = np.cumsum([0] + [entry["windows"] for entry in manifest["shards"]]).tolist()
+        self.row_count = self._first_rows[-1]
         self.max_length = manifest["window"]["max_length"]
         self._layouts: Dict[int, dict] = {}
 
@@ -229,15 +229,22 @@ class BatchShardStore:
             self._layouts[shard] = layout
         return layout
 
-    def row(self, index: int, verify) -> Dict[str, np.ndarray]:
-        shard = int(np.searchsorted(self.first_row, index, side="right") - 1)
-        verify(self.files[shard])
-        row = index - int(self.first_row[shard])
+    def rows(self, index: int, count: int, verify) -> Dict[str, np.ndarray]:
+        """Rows `index ..< index + count` (within one shard: shards hold whole batches), one
+        contiguous read per tensor."""
+        shard = bisect.bisect_right(self._first_rows, index) - 1
+        file = self.files[shard]
+        if not file.verified:
+            verify(file)
+        row = index - self._first_rows[shard]
         result = {}
         for name, (base, kind, shape, row_bytes) in self._layout(shard).items():
-            data = self.files[shard].read(base + row * row_bytes, row_bytes)
-            result[name] = np.frombuffer(data, kind).reshape(shape)
+            data = file.read(base + row * row_bytes, count * row_bytes)
+            result[name] = np.frombuffer(data, kind).reshape([count] + shape)
         return result
+
+    def row(self, index: int, verify) -> Dict[str, np.ndarray]:
+        return {name: array[0] for name, array in self.rows(index, 1, verify).items()}
 
 
 class TokenShardStore:
@@ -249,10 +256,9 @@ class TokenShardStore:
         self.dtype = np.dtype("<u2") if stream["dtype"] == "uint16" else np.dtype("<u4")
         cache = BlockCache(cache_bytes)
         self.files = [FrameFile(root, entry, stats, cache) for entry in manifest["shards"]]
-        self.first_token = np.array([entry["first_token"] for entry in manifest["shards"]] + [manifest["totals"]["tokens"]], np.int64)
         self.length = manifest["totals"]["tokens"]
         self.separator = manifest["tokenizer"]["document_separator"]
-        self._firsts = self.first_token.tolist()
+        self._firsts = [entry["first_token"] for entry in manifest["shards"]] + [manifest["totals"]["tokens"]]
         self._documents_entry = stream["documents"]
         self._documents: Optional[np.ndarray] = None
 
@@ -271,23 +277,17 @@ class TokenShardStore:
         return self._documents[0], self._documents[1]
 
     def ids(self, start: int, count: int, verify) -> np.ndarray:
-        """Ids `start ..< start + count` of the stream."""
+        """Ids `start ..< start + count` of the stream (a window within one shard, mostly)."""
         width = self.dtype.itemsize
-        shard = bisect.bisect_right(self._firsts, start) - 1
-        if start + count <= self._firsts[shard + 1]:  # the common case: one shard
-            file = self.files[shard]
-            if not file.verified:
-                verify(file)
-            return np.frombuffer(file.read((start - self._firsts[shard]) * width, count * width), self.dtype)
+        firsts = self._firsts
+        shard = bisect.bisect_right(firsts, start) - 1
         pieces = []
         position, end = start, start + count
         while position < end:
-            shard = int(np.searchsorted(self.first_token, position, side="right") - 1)
             file = self.files[shard]
-            verify(file)
-            stop = min(end, int(self.first_token[shard + 1]))
-            base = int(self.first_token[shard])
-            pieces.append(file.read((position - base) * width, (stop - position) * width))
-            position = stop
-        data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
-        return np.frombuffer(data, self.dtype)
+            if not file.verified:
+                verify(file)
+            stop = min(end, firsts[shard + 1])
+            pieces.append(file.read((position - firsts[shard]) * width, (stop - position) * width))
+            position, shard = stop, shard + 1
+        return np.frombuffer(pieces[0] if len(pieces) == 1 else b"".join(pieces), self.dtype)

@@ -1,3 +1,4 @@
+import json
 import os
 import pathlib
 import subprocess
@@ -18,3 +19,18 @@ def sluice() -> str:
     if not os.access(binary, os.X_OK):
         subprocess.run(["swift", "build"], cwd=ROOT, check=True)
     return binary
+
+
+#: GPT-2's tokenizer as scripts/setup.sh fetches it (vocab/gpt2), for test configs.
+GPT2 = {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")}
+
+
+def run_sluice(sluice, directory, config, name="out", *args):
+    """Writes `config` to `directory/NAME.json`, runs `sluice run` on it into `directory/NAME`
+    (extra `args` appended) and returns that output directory."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(config))
+    out = directory / name
+    subprocess.run([sluice, "run", str(path), "--out", str(out), *args], check=True, capture_output=True)
+    return out

@@ -12,22 +12,15 @@ import lz4.frame
 import numpy as np
 import pytest
 
-from conftest import ROOT, SHARED, needs_shared
+from conftest import GPT2, ROOT, SHARED, needs_shared, run_sluice
 from sluice_reader import SluiceBatches, SluiceDataset, SluiceIntegrityError, dataset_state
 
 torch = pytest.importorskip("torch", reason="torch is not installed in this venv (scripts/setup.sh installs it)")
 from torch.utils.data import DataLoader  # noqa: E402
 
-VOCAB = {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")}
-
-
 def run(sluice, directory, inputs, window, shards, name="out"):
-    directory.mkdir(parents=True, exist_ok=True)
-    config = {"inputs": [str(i) for i in inputs], "tokenizer": VOCAB, "window": window, "shards": shards}
-    (directory / f"{name}.json").write_text(json.dumps(config))
-    out = directory / name
-    subprocess.run([sluice, "run", str(directory / f"{name}.json"), "--out", str(out)], check=True, capture_output=True)
-    return out
+    config = {"inputs": [str(i) for i in inputs], "tokenizer": GPT2, "window": window, "shards": shards}
+    return run_sluice(sluice, directory, config, name)
 
 
 @pytest.fixture(scope="module")
@@ -281,7 +274,7 @@ def test_resume_with_another_world_size_continues_the_global_order(corpus, old_w
 
 # -- integrity -----------------------------------------------------------------------------------
 
-def test_verify_full_lazy_and_none(corpus, tmp_path):
+def test_verify_full_lazy_and_none(sluice, corpus, tmp_path):
     damaged = tmp_path / "damaged"
     shutil.copytree(corpus, damaged)
     shard = damaged / "shards/tokens-00003.lz4"
@@ -295,7 +288,7 @@ def test_verify_full_lazy_and_none(corpus, tmp_path):
     with pytest.raises(SluiceIntegrityError, match=r"tokens-00003\.lz4"):
         list(lazy)
     SluiceDataset(str(damaged), verify="none")  # trusts the files: nothing hashed
-    result = subprocess.run([str(ROOT / ".build/debug/sluice"), "verify", str(damaged)], capture_output=True, text=True)
+    result = subprocess.run([sluice, "verify", str(damaged)], capture_output=True, text=True)
     assert result.returncode != 0 and "tokens-00003.lz4" in result.stdout + result.stderr
 
 
@@ -317,14 +310,9 @@ def test_validation_split_by_content(sluice, corpus, corpus_inputs, tmp_path):
     split = {"validation_fraction": 0.25, "seed": 3}
 
     def make(name, inputs, part_bytes):
-        directory = tmp_path / name
-        directory.mkdir()
-        config = {"inputs": [str(i) for i in inputs], "ingest": {"part_bytes": part_bytes}, "tokenizer": VOCAB,
+        config = {"inputs": [str(i) for i in inputs], "ingest": {"part_bytes": part_bytes}, "tokenizer": GPT2,
                   "window": window, "shards": {"kind": "tokens"}, "split": split}
-        (directory / "c.json").write_text(json.dumps(config))
-        subprocess.run([sluice, "run", str(directory / "c.json"), "--out", str(directory / "out"), "--workers", "2"],
-                       check=True, capture_output=True)
-        return directory / "out"
+        return run_sluice(sluice, tmp_path / name, config, "out", "--workers", "2")
 
     first = make("a", [corpus_inputs, mixed], 50_000)
     again = make("b", [mixed, corpus_inputs], 7_000)  # other input order, other parts, other tasks

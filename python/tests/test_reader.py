@@ -7,25 +7,21 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import ROOT
+from conftest import GPT2, ROOT, run_sluice
 
 from sluice_reader import SluiceBatches, SluiceIntegrityError  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def output(sluice, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("reader")
     config = {
         "inputs": [str(ROOT / "examples/the-verdict.txt")],
-        "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
+        "tokenizer": GPT2,
         "window": {"max_length": 8, "stride": 8, "batch_size": 4, "shuffle": True, "seed": 7},
         "embedding": {"output_dim": 16, "seed": 7, "dtype": "bfloat16"},
         "shards": {"target_bytes": 20000},
     }
-    (directory / "config.json").write_text(json.dumps(config))
-    out = directory / "out"
-    subprocess.run([sluice, "run", str(directory / "config.json"), "--out", str(out)], check=True, capture_output=True)
-    return out
+    return run_sluice(sluice, tmp_path_factory.mktemp("reader"), config)
 
 
 def test_batches_cover_the_output(output):

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import GPT2, ROOT, run_sluice
 
 pytest.importorskip("torch", reason="torch is not installed in this venv (scripts/setup.sh installs it)")
 pytest.importorskip("torchdata.stateful_dataloader", reason="torchdata is not installed")
@@ -64,16 +64,13 @@ dist.destroy_process_group()
 
 @pytest.fixture(scope="module")
 def output(sluice, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("train")
     config = {
         "inputs": [str(ROOT / "examples/the-verdict.txt"), str(ROOT / "examples/mixed")],
-        "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
+        "tokenizer": GPT2,
         "window": {"max_length": 4, "stride": 4, "batch_size": 8},
         "shards": {"kind": "tokens"},
     }
-    (directory / "config.json").write_text(json.dumps(config))
-    subprocess.run([sluice, "run", str(directory / "config.json"), "--out", str(directory / "out")], check=True, capture_output=True)
-    return directory / "out"
+    return run_sluice(sluice, tmp_path_factory.mktemp("train"), config)
 
 
 def train(output, work, mode, port):
