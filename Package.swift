@@ -18,6 +18,8 @@ let package = Package(
         .library(name: "SluiceIngest", targets: ["SluiceIngest"]),
         .library(name: "SluicePipeline", targets: ["SluicePipeline"]),
         .library(name: "SluiceEmbedding", targets: ["SluiceEmbedding"]),
+        .library(name: "SluiceVectors", targets: ["SluiceVectors"]),
+        .library(name: "SluiceWords", targets: ["SluiceWords"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -53,6 +55,17 @@ let package = Package(
             name: "SluiceEmbedding",
             swiftSettings: strictSettings
         ),
+        // Pretrained word vectors: gensim-exact loaders, queries and writers.
+        .target(
+            name: "SluiceVectors",
+            dependencies: ["SluiceIO"],
+            swiftSettings: strictSettings
+        ),
+        // The book's word-level tokenizer (SimpleTokenizerV2).
+        .target(
+            name: "SluiceWords",
+            swiftSettings: strictSettings
+        ),
         .target(
             name: "SluiceConfig",
             dependencies: ["SluiceIO"],
@@ -75,6 +88,7 @@ let package = Package(
             name: "SluicePipeline",
             dependencies: [
                 "CSluiceProcess", "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest",
+                "SluiceVectors", "SluiceWords",
             ],
             swiftSettings: strictSettings
         ),
@@ -82,7 +96,7 @@ let package = Package(
             name: "sluice",
             dependencies: [
                 "CSluiceBuildInfo", "SluiceBPE", "SluiceConfig", "SluiceEmbedding", "SluiceIO", "SluiceIngest",
-                "SluicePipeline",
+                "SluicePipeline", "SluiceVectors", "SluiceWords",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strictSettings
@@ -103,6 +117,11 @@ let package = Package(
         .testTarget(
             name: "SluiceEmbeddingTests",
             dependencies: ["SluiceEmbedding", "SluiceIO", "SluiceTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "SluiceVectorsTests",
+            dependencies: ["SluiceVectors", "SluiceWords", "SluiceTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import SluiceConfig
+import SluiceIO
 
 // Performance notes: documents are checked for valid UTF-8 in one pass over the bytes; an
 // ASCII fast path tests 8 bytes per step (validation fell from 20% to a few % of ingest time
@@ -71,86 +72,13 @@ public struct TextPolicy: Sendable {
             "\(count) invalid UTF-8 sequence(s); ingest.invalid_utf8 is \"\(settings.invalidUTF8.rawValue)\"")
     }
 
-    /// Replaces each maximal invalid subpart with U+FFFD (Unicode's recommended practice, as
-    /// CPython's decoder does). Returns the input unchanged when it is valid.
+    /// Replaces each maximal invalid subpart with U+FFFD (`UTF8Repair.repair`).
     public static func repairUTF8(_ bytes: [UInt8]) -> (bytes: [UInt8], replaced: Int) {
-        guard let firstBad = firstInvalidUTF8(bytes) else { return (bytes, 0) }
-        var output = Array(bytes[..<firstBad])
-        output.reserveCapacity(bytes.count + 16)
-        var replaced = 0
-        var index = firstBad
-        let count = bytes.count
-        while index < count {
-            let lead = bytes[index]
-            if lead < 0x80 {
-                output.append(lead)
-                index += 1
-                continue
-            }
-            let (length, low, high) = Self.sequenceShape(lead: lead) ?? (0, 0, 0)
-            var consumed = 1
-            var valid = length > 0
-            while valid && consumed < length {
-                guard index + consumed < count else { valid = false; break }
-                let byte = bytes[index + consumed]
-                let (lo, hi): (UInt8, UInt8) = consumed == 1 ? (low, high) : (0x80, 0xBF)
-                guard byte >= lo && byte <= hi else { valid = false; break }
-                consumed += 1
-            }
-            if valid {
-                output.append(contentsOf: bytes[index..<index + length])
-            } else {
-                output.append(contentsOf: [0xEF, 0xBF, 0xBD])
-                replaced += 1
-            }
-            index += consumed
-        }
-        return (output, replaced)
-    }
-
-    /// For a lead byte ≥ 0x80: the sequence length and the allowed range of its second byte
-    /// (Unicode Table 3-7, well-formed UTF-8), or nil if the byte cannot start a sequence.
-    @inline(__always)
-    static func sequenceShape(lead: UInt8) -> (length: Int, low: UInt8, high: UInt8)? {
-        switch lead {
-        case 0xC2...0xDF: (2, 0x80, 0xBF)
-        case 0xE0: (3, 0xA0, 0xBF)
-        case 0xE1...0xEC, 0xEE...0xEF: (3, 0x80, 0xBF)
-        case 0xED: (3, 0x80, 0x9F)
-        case 0xF0: (4, 0x90, 0xBF)
-        case 0xF1...0xF3: (4, 0x80, 0xBF)
-        case 0xF4: (4, 0x80, 0x8F)
-        default: nil
-        }
+        UTF8Repair.repair(bytes, mode: .replace)
     }
 
     /// Offset of the first byte that is not part of well-formed UTF-8, or nil.
-    public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
-        var index = 0
-        let count = bytes.count
-        while index < count {
-            // ASCII fast path: 8 bytes at a time while none has the high bit set.
-            if count - index >= 8 {
-                let word = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: index, as: UInt64.self) }
-                if word & 0x8080_8080_8080_8080 == 0 {
-                    index += 8
-                    continue
-                }
-            }
-            let lead = bytes[index]
-            if lead < 0x80 {
-                index += 1
-                continue
-            }
-            guard let (length, low, high) = Self.sequenceShape(lead: lead) else { return index }
-            guard index + length <= count else { return index }
-            let second = bytes[index + 1]
-            guard second >= low && second <= high else { return index }
-            for offset in 2..<max(2, length) where bytes[index + offset] & 0xC0 != 0x80 { return index }
-            index += length
-        }
-        return nil
-    }
+    public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? { UTF8Repair.firstInvalid(bytes) }
 
     /// Decodes UTF-16 with a byte order mark to UTF-8; unpaired surrogates and a dangling odd
     /// byte become U+FFFD and are counted.
