@@ -91,7 +91,8 @@ extension WordVectors {
     /// text by whether the first record reads as text), else GloVe.
     public static func detectFormat(data: Data, path: String) throws(VectorsError) -> VectorFormat {
         let head = [UInt8](data.prefix(1 << 16))
-        if head.count >= 9, head[8] == UInt8(ascii: "{"), path.hasSuffix(".safetensors") || head[0..<8].reduce(0, { $0 | Int($1) }) != 0,
+        if head.count >= 9, head[8] == UInt8(ascii: "{"),
+            path.hasSuffix(".safetensors") || head[0..<8].reduce(0, { $0 | Int($1) }) != 0,
             head[9...].prefix(2).first == UInt8(ascii: "\"")
         {
             return .safetensors
@@ -107,10 +108,11 @@ extension WordVectors {
             // always hold NULs, control bytes or invalid UTF-8 within 4 × dim bytes).
             let rest = Array(head[min(newline + 1, head.count)...])
             let line = rest.prefix { $0 != 0x0A }
-            let textual = line.allSatisfy { $0 >= 0x20 || $0 == 0x09 || $0 == 0x0D } && UTF8Repair.firstInvalid(Array(line)) == nil
-            if textual && line.contains(0x20) && (line.count < rest.count || rest.count >= data.count - newline - 1) {
-                return .word2vecText
-            }
+            let decodable = !line.contains(0) && UTF8Repair.firstInvalid(Array(line)) == nil
+            let fields = line.split(separator: 0x20, omittingEmptySubsequences: false)
+            let numbers = fields.count == dim + 1 && fields.dropFirst().allSatisfy { PythonFloat.parse($0) != nil }
+            let plain = line.allSatisfy { $0 >= 0x20 && $0 < 0x80 || $0 == 0x09 || $0 == 0x0D }
+            if decodable && (numbers || plain) { return .word2vecText }
             return .word2vecBinary
         }
         return .glove
@@ -134,7 +136,8 @@ struct RecordParser {
     func header(_ line: ArraySlice<UInt8>) throws(VectorsError) -> (count: Int, dim: Int) {
         guard let text = String(validating: line, as: UTF8.self) else {
             throw VectorsError(
-                .unicodeDecodeError, "the header line is not UTF-8; is this a word2vec file? (GloVe has no header: --format glove)",
+                .unicodeDecodeError,
+                "the header line is not UTF-8; is this a word2vec file? (GloVe has no header: --format glove)",
                 file: path, location: "line 1")
         }
         let fields = text.split(whereSeparator: \.isWhitespace)
@@ -161,7 +164,8 @@ struct RecordParser {
         var out = ""
         for scalar in text.unicodeScalars {
             if scalar.value < 0x20 || scalar.value == 0x7F {
-                out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                out +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
                     + String(scalar.value, radix: 16)
             } else {
                 out.unicodeScalars.append(scalar)
@@ -228,7 +232,8 @@ struct RecordParser {
         for record in 0..<rows {
             while position < end && bytes[position] == 0x0A { position += 1 }
             let start = position
-            guard let space = UnsafeBufferPointer(rebasing: bytes[start..<end]).firstIndex(of: 0x20).map({ $0 + start }),
+            guard
+                let space = UnsafeBufferPointer(rebasing: bytes[start..<end]).firstIndex(of: 0x20).map({ $0 + start }),
                 end - (space + 1) >= vectorBytes
             else {
                 throw VectorsError(
@@ -237,7 +242,9 @@ struct RecordParser {
                     file: path, location: "record \(record + 1) at byte \(start)")
             }
             row.withUnsafeMutableBytes { target in
-                target.copyMemory(from: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(bytes)[space + 1..<space + 1 + vectorBytes]))
+                target.copyMemory(
+                    from: UnsafeRawBufferPointer(
+                        rebasing: UnsafeRawBufferPointer(bytes)[space + 1..<space + 1 + vectorBytes]))
             }
             #if _endian(big)
                 for index in 0..<dim { row[index] = Float(bitPattern: UInt32(littleEndian: row[index].bitPattern)) }
@@ -315,7 +322,9 @@ struct RecordParser {
                     "unexpected end of input; is count incorrect or file otherwise damaged? (\(hasHeader ? "the header says" : "counted") \(count) records, the file ends after \(record))",
                     file: path, location: "line \(lineNumber + 1)")
             }
-            while !line.isEmpty && Self.isASCIISpace(bytes[line.upperBound - 1]) { line = line.lowerBound..<line.upperBound - 1 }
+            while !line.isEmpty && Self.isASCIISpace(bytes[line.upperBound - 1]) {
+                line = line.lowerBound..<line.upperBound - 1
+            }
             let location = "line \(lineNumber)"
             let lineBytes = UnsafeBufferPointer(rebasing: bytes[line])
             if let repaired = try decodeKey(lineBytes, location: location) {
@@ -400,7 +409,8 @@ struct RecordParser {
         }
         guard entry.tensor.dtype == .float32, entry.tensor.shape.count == 2, entry.tensor.shape[1] >= 1 else {
             throw VectorsError(
-                .valueError, "tensor \"vectors\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [count, dim]",
+                .valueError,
+                "tensor \"vectors\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [count, dim]",
                 file: path)
         }
         let (count, dim) = (entry.tensor.shape[0], entry.tensor.shape[1])
@@ -429,7 +439,8 @@ struct RecordParser {
             row.withUnsafeMutableBytes { target in
                 target.copyMemory(
                     from: UnsafeRawBufferPointer(
-                        rebasing: UnsafeRawBufferPointer(bytes)[dataStart + index * dim * 4..<dataStart + (index + 1) * dim * 4]))
+                        rebasing: UnsafeRawBufferPointer(bytes)[
+                            dataStart + index * dim * 4..<dataStart + (index + 1) * dim * 4]))
             }
             let key = Array(lines[index])
             try key.withUnsafeBufferPointer { (buffer) throws(VectorsError) in

@@ -101,24 +101,21 @@ extension WordVectors {
 
     // MARK: - Queries
 
-    /// `most_similar(positive, negative, topn, restrict_vocab=…)` (clip_start/clip_end as given).
-    public func mostSimilar(
-        positive: [Term], negative: [Term] = [], topn: Int? = 10, restrictVocab: Int? = nil, clipStart: Int = 0,
-        clipEnd: Int? = nil
-    ) throws(VectorsError) -> [Scored] {
-        if let topn, topn < 1 { return [] }
+    /// most_similar's target: the weighted mean of the inputs' unit rows (raw vectors as
+    /// given), normalised; and the rows of the input keys.
+    func meanVector(positive: [Term], negative: [Term]) throws(VectorsError) -> (mean: [Float], inputs: Set<Int>) {
         let terms = positive.map { ($0, 1.0) } + negative.map { ($0, -1.0) }
         guard !terms.isEmpty else { throw VectorsError(.valueError, "cannot compute mean with no input") }
         var sum = [Float](repeating: 0, count: dim)
         var totalWeight = 0.0
-        var excluded = Set<Int>()
+        var inputs = Set<Int>()
         for (term, sign) in terms {
             let unit: [Float]
             let weight: Double
             switch term {
             case .key(let key, let given):
                 let index = try requireIndex(key, inVocabulary: true)
-                excluded.insert(index)
+                inputs.insert(index)
                 unit = unitRow(index)
                 weight = given ?? sign
             case .vector(let vector, let given):
@@ -128,23 +125,41 @@ extension WordVectors {
                 unit = vector
                 weight = given ?? sign
             }
+            // float32 += float64 × float32: one rounding per step, as numpy does it.
             for column in 0..<dim { sum[column] = Float(Double(sum[column]) + weight * Double(unit[column])) }
             totalWeight += abs(weight)
         }
-        let mean = Self.unitVector(double: sum.map { Double($0) / totalWeight })
-        let range: Range<Int>
-        if let restrictVocab, restrictVocab > 0 {
-            range = 0..<min(restrictVocab, count)
-        } else {
-            range = min(clipStart, count)..<max(min(clipStart, count), min(clipEnd ?? count, count))
-        }
-        let limit = topn ?? range.count
+        return (Self.unitVector(double: sum.map { Double($0) / totalWeight }), inputs)
+    }
+
+    /// The rows most_similar ranks: `[0, restrict_vocab)` if given, else the clips.
+    func candidateRows(restrictVocab: Int?, clipStart: Int, clipEnd: Int?) -> Range<Int> {
+        if let restrictVocab, restrictVocab > 0 { return 0..<min(restrictVocab, count) }
+        let start = min(max(0, clipStart), count)
+        return start..<max(start, min(clipEnd ?? count, count))
+    }
+
+    /// `most_similar(positive, negative, topn, restrict_vocab=…)` (clip_start/clip_end as given).
+    public func mostSimilar(
+        positive: [Term], negative: [Term] = [], topn: Int = 10, restrictVocab: Int? = nil, clipStart: Int = 0,
+        clipEnd: Int? = nil
+    ) throws(VectorsError) -> [Scored] {
+        if topn < 1 { return [] }
+        let (mean, inputs) = try meanVector(positive: positive, negative: negative)
+        let range = candidateRows(restrictVocab: restrictVocab, clipStart: clipStart, clipEnd: clipEnd)
         return mean.withUnsafeBufferPointer { m in
-            Self.top(
-                limit, scores: { Double(dot(row: $0, m) / norms[$0]) }, candidates: range,
-                excluded: topn == nil ? [] : excluded
-            ).map { Scored(key: keys[$0.index], score: $0.score) }
+            Self.top(topn, scores: { Double(dot(row: $0, m) / norms[$0]) }, candidates: range, excluded: inputs)
+                .map { Scored(key: keys[$0.index], score: $0.score) }
         }
+    }
+
+    /// `most_similar(…, topn=None)`: every candidate row's score, in row order, inputs included.
+    public func scores(
+        positive: [Term], negative: [Term] = [], restrictVocab: Int? = nil, clipStart: Int = 0, clipEnd: Int? = nil
+    ) throws(VectorsError) -> [Float] {
+        let (mean, _) = try meanVector(positive: positive, negative: negative)
+        let range = candidateRows(restrictVocab: restrictVocab, clipStart: clipStart, clipEnd: clipEnd)
+        return mean.withUnsafeBufferPointer { m in range.map { dot(row: $0, m) / norms[$0] } }
     }
 
     /// `most_similar_cosmul(positive, negative, topn)` (Levy & Goldberg's 3CosMul); gensim
@@ -238,8 +253,10 @@ extension WordVectors {
         let center = Self.unitVector(sum.map { $0 / divisor })
         var ranking = zip(present, units).map { Scored(key: $0.0.0, score: Double(Self.dot($0.1, center))) }
         ranking.sort { a, b in
-            a.score != b.score ? a.score > b.score : Array(a.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes(
-                b.key.unicodeScalars.map(\.value), by: >)
+            a.score != b.score
+                ? a.score > b.score
+                : Array(a.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes(
+                    b.key.unicodeScalars.map(\.value), by: >)
         }
         return (ranking.last!.key, ranking)
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A set of pretrained word vectors: keys in file order and one row-major float32 matrix.
 ///
 /// Memory is the matrix once, its norms, the keys' UTF-8 bytes in one buffer and an
@@ -176,5 +178,3 @@ enum PairwiseSum {
         return sum(a[base..<base + m]) + sum(a[(base + m)...])
     }
 }
-
-import Foundation

@@ -32,7 +32,7 @@ struct Sluice: ParsableCommand {
         subcommands: [
             Run.self, Status.self, PlanCommand.self, Verify.self, Inspect.self, Stats.self, Encode.self, Decode.self,
             Tables.self,
-            TrainBPE.self,
+            TrainBPE.self, Vectors.self,
             Config.self, Worker.self,
         ]
     )

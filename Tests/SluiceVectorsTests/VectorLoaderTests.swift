@@ -51,7 +51,9 @@ struct VectorLoaderGoldenTests {
             default:
                 let alternatives = [record["result"], record["alt_result"]].compactMap { $0 as? [String: Any] }
                 if case .success = loaded {
-                    #expect(alternatives.contains(where: matches), "\(id): loaded something neither gensim nor its alt gave")
+                    #expect(
+                        alternatives.contains(where: matches), "\(id): loaded something neither gensim nor its alt gave"
+                    )
                 }
             }
         }

@@ -5,7 +5,8 @@ import Testing
 
 @Suite(
     "The book's word tokenizer (SimpleTokenizerV2), exactly",
-    .enabled(if: Fixtures.hasShared, "needs ../shared (the word tokenizer goldens), which is not beside the repository"))
+    .enabled(if: Fixtures.hasShared, "needs ../shared (the word tokenizer goldens), which is not beside the repository")
+)
 struct WordTokenizerGoldenTests {
     static func records() throws -> [[String: Any]] {
         try Fixtures.jsonLines(Fixtures.shared("golden/words/words.jsonl")).compactMap { $0 as? [String: Any] }
@@ -66,7 +67,9 @@ struct WordTokenizerRuleTests {
         #expect(tokenizer.tokens == ["the", "king", "<|unk|>", "<|endoftext|>"])
         var unknown: [String] = []
         var ids: [UInt32] = []
-        tokenizer.encode(utf8: Array("The KING Ärger".utf8), into: &ids) { unknown.append(String(decoding: $0, as: UTF8.self)) }
+        tokenizer.encode(utf8: Array("The KING Ärger".utf8), into: &ids) {
+            unknown.append(String(decoding: $0, as: UTF8.self))
+        }
         #expect(ids == [0, 1, 2])
         #expect(unknown == ["ärger"])
         #expect(throws: WordTokenizerError.self) { try tokenizer.decode([9]) }
