@@ -87,7 +87,8 @@ enum PythonFloat {
         }
         guard index == end else { return nil }
         digits.append(0)
-        return strtod(digits.storage.baseAddress!, nil)
+        guard let text = digits.storage.baseAddress else { return nil }
+        return strtod(text, nil)
     }
 
     @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 0x30 && byte <= 0x39 }

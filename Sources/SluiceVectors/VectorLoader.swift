@@ -287,15 +287,15 @@ struct RecordParser {
         } else {
             // gensim counts every readline() and takes dim from line 1's fields.
             var lines = 0
-            bytes.withMemoryRebound(to: UInt8.self) { all in
+            if let base = bytes.baseAddress {
                 var index = 0
                 while index < end {
-                    guard let found = memchr(all.baseAddress! + index, 0x0A, end - index) else {
+                    guard let found = memchr(base + index, 0x0A, end - index) else {
                         lines += 1
                         break
                     }
                     lines += 1
-                    index = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - all.baseAddress! + 1
+                    index = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - base + 1
                 }
             }
             count = lines

@@ -24,9 +24,10 @@ extension WordVectors {
         var lanes0 = SIMD4<Double>()
         var lanes1 = SIMD4<Double>()
         var index = 0
+        let (rawA, rawB) = (UnsafeRawBufferPointer(a), UnsafeRawBufferPointer(b))
         while index + 8 <= n {
-            let x = UnsafeRawPointer(a.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self)
-            let y = UnsafeRawPointer(b.baseAddress! + index).loadUnaligned(as: SIMD8<Float>.self)
+            let x = rawA.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
+            let y = rawB.loadUnaligned(fromByteOffset: index * 4, as: SIMD8<Float>.self)
             lanes0 += SIMD4<Double>(x.lowHalf) * SIMD4<Double>(y.lowHalf)
             lanes1 += SIMD4<Double>(x.highHalf) * SIMD4<Double>(y.highHalf)
             index += 8
@@ -258,7 +259,7 @@ extension WordVectors {
                 : Array(a.key.unicodeScalars.map(\.value)).lexicographicallyPrecedes(
                     b.key.unicodeScalars.map(\.value), by: >)
         }
-        return (ranking.last!.key, ranking)
+        return (ranking[ranking.count - 1].key, ranking)
     }
 
     /// `distances(key)` over every row: 1 − cosine, as gensim rounds it.

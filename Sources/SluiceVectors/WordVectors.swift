@@ -112,8 +112,10 @@ public struct KeyTable: Sendable {
         let start = starts[index]
         let length = starts[index + 1] - start
         guard length == key.count else { return false }
+        guard length > 0 else { return true }
         return bytes.withUnsafeBufferPointer { all in
-            length == 0 || memcmp(all.baseAddress! + start, key.baseAddress!, length) == 0
+            guard let stored = all.baseAddress, let wanted = key.baseAddress else { return false }
+            return memcmp(stored + start, wanted, length) == 0
         }
     }
 

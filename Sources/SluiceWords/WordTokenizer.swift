@@ -33,8 +33,9 @@ public struct WordTokenizer: Sendable {
         self.tokens = ordered
         self.ids = ids
         self.lowercase = lowercase
-        unknownID = ids[Self.unknown]!
-        endOfTextID = ids[Self.endOfText]!
+        // Both were appended above when missing.
+        unknownID = ids[Self.unknown] ?? 0
+        endOfTextID = ids[Self.endOfText] ?? 0
     }
 
     /// The book's vocabulary of a text: its sorted distinct pieces, then the two specials.

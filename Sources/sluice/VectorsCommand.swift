@@ -103,9 +103,10 @@ struct VectorsQuery: ParsableCommand {
         func flush() {
             guard !output.isEmpty else { return }
             output.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
                 var offset = 0
                 while offset < raw.count {
-                    let written = Foundation.write(1, raw.baseAddress! + offset, raw.count - offset)
+                    let written = Foundation.write(1, base + offset, raw.count - offset)
                     if written <= 0 { Foundation.exit(written == 0 ? 0 : 1) }
                     offset += written
                 }
