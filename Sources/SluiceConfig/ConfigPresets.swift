@@ -15,6 +15,7 @@ struct ConfigPresets {
     /// Keys whose strings are paths, as dotted paths (`inputs` is an array of paths).
     static let pathKeys: Set<String> = [
         "inputs", "output", "tokenizer.vocab", "tokenizer.merges", "embedding.pretrained",
+        "tokenizer.words.vocab_from", "embedding.vectors",
     ]
 
     /// The file each merged value came from, by dotted JSON path.

@@ -83,6 +83,19 @@ public enum ConfigSpec {
             "Pairs seen fewer times are never merged."),
     ]
 
+    public static let words: [ConfigField] = [
+        ConfigField(
+            "vocab_from", .nullable(.string), default: .null,
+            "null: the book's vocabulary of this run's documents (their sorted distinct pieces, then <|endoftext|>, <|unk|>); or a word-vectors file whose keys, in file order, are the vocabulary (the two specials appended when missing). Relative to the config file."
+        ),
+        ConfigField(
+            "vocab_format", .nullable(.enumeration(["word2vec-binary", "word2vec-text", "glove", "safetensors"])),
+            default: .null, "Format of vocab_from; null: detected from its content."),
+        ConfigField(
+            "lowercase", .boolean, default: .bool(false),
+            "Look pieces up lower-cased (Python's str.lower()), for lower-case vocabularies such as GloVe's."),
+    ]
+
     public static let tokenizer: [ConfigField] = [
         ConfigField(
             "vocab", .nullable(.string), default: .null,
@@ -101,6 +114,10 @@ public enum ConfigSpec {
         ConfigField(
             "train", .nullable(.object(train)), default: .null,
             "Learn the vocabulary from this run's documents (byte-level BPE, HF tokenizers' merges) instead of loading one."
+        ),
+        ConfigField(
+            "words", .nullable(.object(words)), default: .null,
+            "The book's word-level tokenizer (SimpleTokenizerV2) instead of BPE: split on punctuation, -- and whitespace, unknown pieces become <|unk|>. Its special tokens are its vocabulary's own (leave special_tokens out)."
         ),
     ]
 
@@ -141,7 +158,8 @@ public enum ConfigSpec {
             "Rows of the position table; null: window.max_length."),
         ConfigField(
             "init", .enumeration(["torch", "pretrained"]), default: .string(Array("torch".utf8)),
-            "torch: bit-exact torch.manual_seed(seed) + nn.Embedding; pretrained: tables from a safetensors file."),
+            "torch: bit-exact torch.manual_seed(seed) + nn.Embedding; pretrained: tables from a safetensors file (pretrained), or the token table from word vectors (vectors)."
+        ),
         ConfigField(
             "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
             "torch.manual_seed value for init \"torch\"."),
@@ -154,6 +172,17 @@ public enum ConfigSpec {
         ConfigField(
             "pretrained", .nullable(.string), default: .null,
             "init \"pretrained\": the safetensors file holding the tables."),
+        ConfigField(
+            "vectors", .nullable(.string), default: .null,
+            "init \"pretrained\" with a word-level tokenizer: a word2vec/GloVe/fastText/safetensors vectors file. Row i of the token table is the vector of word i (looked up lower-cased with words.lowercase); the position table and the rows of words without a vector are the torch tables of seed."
+        ),
+        ConfigField(
+            "vectors_format", .nullable(.enumeration(["word2vec-binary", "word2vec-text", "glove", "safetensors"])),
+            default: .null, "Format of vectors; null: detected from its content."),
+        ConfigField(
+            "missing_vectors", .enumeration(["torch", "zeros"]), default: .string(Array("torch".utf8)),
+            "Rows of tokens without a vector (<|unk|>, <|endoftext|>, words the file lacks): the seeded torch row (as if nn.Embedding were created, then the known rows copied in), or zeros."
+        ),
         ConfigField(
             "token_tensor", .string, default: .string(Array("token_embedding".utf8)),
             "init \"pretrained\": name of the token table in that file (float32 [≥ vocab_size, output_dim])."),

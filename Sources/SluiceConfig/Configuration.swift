@@ -30,6 +30,16 @@ public struct TokenizerSettings: Sendable, Equatable {
     public var specialTokens: [String: UInt32]
     public var documentSeparator: String?
     public var train: TrainSettings?
+    /// `tokenizer.words`: the book's word-level tokenizer instead of BPE.
+    public var words: WordSettings?
+
+    /// `tokenizer.words`.
+    public struct WordSettings: Sendable, Equatable {
+        /// A vectors file whose keys are the vocabulary; nil: built from the documents.
+        public var vocabFrom: String?
+        public var vocabFormat: String?
+        public var lowercase: Bool
+    }
 
     /// `tokenizer.train`: learn the vocabulary from the run's documents.
     public struct TrainSettings: Sendable, Equatable {
@@ -77,6 +87,11 @@ public struct EmbeddingSettings: Sendable, Equatable {
     public var torchKernel: String
     public var dtype: String
     public var pretrained: String?
+    /// Word vectors for the token table (init "pretrained" with a word-level tokenizer).
+    public var vectors: String?
+    public var vectorsFormat: String?
+    /// "torch" or "zeros": rows of tokens without a vector.
+    public var missingVectors: String
     public var tokenTensor: String
     public var positionTensor: String
 }
@@ -288,12 +303,19 @@ public struct Configuration: Sendable {
                     vocabSize: trainSection["vocab_size"].flatMap(Self.int) ?? 0,
                     minFrequency: trainSection["min_frequency"].flatMap(Self.int) ?? 0)
             }
+            var words: TokenizerSettings.WordSettings?
+            if let wordsSection = section["words"], wordsSection.members != nil {
+                words = TokenizerSettings.WordSettings(
+                    vocabFrom: wordsSection["vocab_from"]?.string, vocabFormat: wordsSection["vocab_format"]?.string,
+                    lowercase: wordsSection["lowercase"]?.bool ?? false)
+            }
             tokenizer = TokenizerSettings(
                 vocab: section["vocab"]?.string ?? "",
                 merges: section["merges"]?.string,
                 specialTokens: special,
                 documentSeparator: section["document_separator"]?.string,
-                train: train)
+                train: train,
+                words: words)
         }
         if let section = node["window"], section.members != nil {
             let shuffle: WindowSettings.Shuffle
@@ -321,6 +343,9 @@ public struct Configuration: Sendable {
                 torchKernel: section["torch_kernel"]?.string ?? "avx2",
                 dtype: section["dtype"]?.string ?? "float32",
                 pretrained: section["pretrained"]?.string,
+                vectors: section["vectors"]?.string,
+                vectorsFormat: section["vectors_format"]?.string,
+                missingVectors: section["missing_vectors"]?.string ?? "torch",
                 tokenTensor: section["token_tensor"]?.string ?? "token_embedding",
                 positionTensor: section["position_tensor"]?.string ?? "position_embedding")
         }
@@ -345,7 +370,25 @@ public struct Configuration: Sendable {
             for part in parts { node = node?[part] ?? node }
             issues.append(ConfigIssue(path: path, line: node?.line, column: node?.column, message: message))
         }
-        if let tokenizer {
+        if let tokenizer, tokenizer.words != nil {
+            if !tokenizer.vocab.isEmpty || tokenizer.train != nil || tokenizer.merges != nil {
+                issue(
+                    "tokenizer.words",
+                    "the word-level tokenizer has its own vocabulary: leave out vocab, merges and train (or use words.vocab_from)"
+                )
+            }
+            if original["tokenizer"]?["special_tokens"] != nil {
+                issue(
+                    "tokenizer.special_tokens",
+                    "with \"words\", the special tokens are the vocabulary's own <|endoftext|> and <|unk|> (after its pieces); remove special_tokens"
+                )
+            }
+            if let separator = tokenizer.documentSeparator, separator != "<|endoftext|>", separator != "<|unk|>" {
+                issue(
+                    "tokenizer.document_separator",
+                    "with \"words\", the separator is \"<|endoftext|>\" (or \"<|unk|>\"), or null for none")
+            }
+        } else if let tokenizer {
             if tokenizer.vocab.isEmpty == (tokenizer.train == nil) {
                 issue(
                     "tokenizer",
@@ -419,8 +462,22 @@ public struct Configuration: Sendable {
                     "embedding.context_length",
                     "\(context) is shorter than window.max_length \(window.maxLength); every position needs a row")
             }
-            if embedding.initializer == "pretrained" && embedding.pretrained == nil {
-                issue("embedding.pretrained", "init \"pretrained\" needs the safetensors file here")
+            if embedding.initializer == "pretrained" && (embedding.pretrained == nil) == (embedding.vectors == nil) {
+                issue(
+                    "embedding.pretrained",
+                    embedding.pretrained == nil
+                        ? "init \"pretrained\" needs \"pretrained\" (a safetensors file of tables) or \"vectors\" (word vectors for the token table)"
+                        : "give \"pretrained\" or \"vectors\", not both")
+            }
+            if embedding.vectors != nil {
+                if embedding.initializer != "pretrained" {
+                    issue("embedding.vectors", "word vectors are used with init \"pretrained\"; set it")
+                }
+                if tokenizer?.words == nil {
+                    issue(
+                        "embedding.vectors",
+                        "word vectors give one row per word: they need the word-level tokenizer (tokenizer.words)")
+                }
             }
         }
         return issues

@@ -3,6 +3,7 @@ import SluiceBPE
 import SluiceConfig
 import SluiceIO
 import SluiceIngest
+import SluiceWords
 
 /// `tokenizer.train`, first half: a count task per docs part (its pre-tokenizer words and their
 /// counts, in parallel across workers); the tokenizer task then merges the counts and learns the
@@ -40,7 +41,16 @@ public enum CountStage: StageRunner {
         }
         let reader = try DocsPart.Reader(path: layout.docsPart(part))
         var counter = WordCounter()
-        while let document = try reader.next() { counter.add(document: document) }
+        if let words = context.configuration.tokenizer?.words {
+            // The book's pieces, as the word vocabulary is built from them.
+            while let document = try reader.next() {
+                WordTokenizer.forEachLookupPiece(document, lowercase: words.lowercase) {
+                    counter.add(word: $0, count: 1)
+                }
+            }
+        } else {
+            while let document = try reader.next() { counter.add(document: document) }
+        }
         let bytes = counter.serialized()
         try FileManager.default.createDirectory(atPath: layout.wordCountsDirectory, withIntermediateDirectories: true)
         try AtomicFileWriter.write(bytes, to: layout.wordCounts(part))

@@ -17,6 +17,8 @@ public struct RunReport: Codable, Sendable {
     public var windows: Int?
     public var batches: Int?
     public var shards: Int?
+    /// Word-level runs: the vocabulary and its out-of-vocabulary rate.
+    public var vocabulary: VocabularyReport?
     /// Added by the coordinator that ran the tasks: the only part of the output that differs
     /// between runs.
     public var timing: RunTiming?
@@ -28,7 +30,65 @@ public struct RunReport: Codable, Sendable {
         case docsParts = "docs_parts"
         case tokens
         case tokensParts = "tokens_parts"
-        case windows, batches, shards, timing
+        case windows, batches, shards, timing, vocabulary
+    }
+}
+
+/// A word-level run's vocabulary: its size and what fell outside it (became `<|unk|>`), and,
+/// with `embedding.vectors`, how much of it the vectors cover.
+public struct VocabularyReport: Codable, Sendable {
+    public var kind = "words"
+    public var size: Int
+    public var tokens: Int
+    /// Tokens that are `<|unk|>` because their piece is not in the vocabulary.
+    public var unknownTokens: Int
+    /// Distinct pieces that became `<|unk|>`.
+    public var unknownPieces: Int
+    /// unknown_tokens / tokens (separators not counted).
+    public var unknownRate: Double
+    /// The first (in code point order) unknown pieces, for a look.
+    public var unknownExamples: [String]
+    public var vectors: VectorCoverage?
+
+    init(words record: TokenizerStage.Record, parts: [TokenizeStage.Sidecar]) {
+        size = record.ranks
+        let separators = parts.reduce(0) { total, part in total + (part.separatorID == nil ? 0 : part.documents) }
+        tokens = parts.reduce(0) { $0 + $1.tokens } - separators
+        unknownTokens = parts.reduce(0) { $0 + ($1.unknownTokens ?? 0) }
+        var distinct = Set<String>()
+        for part in parts { distinct.formUnion(part.unknownPieces ?? []) }
+        unknownPieces = distinct.count
+        unknownRate = tokens == 0 ? 0 : Double(unknownTokens) / Double(tokens)
+        unknownExamples = Array(distinct.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }.prefix(20))
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case kind, size, tokens
+        case unknownTokens = "unknown_tokens"
+        case unknownPieces = "unknown_pieces"
+        case unknownRate = "unknown_rate"
+        case unknownExamples = "unknown_examples"
+        case vectors
+    }
+}
+
+/// How much of a word vocabulary the pretrained vectors cover (`embedding.vectors`).
+public struct VectorCoverage: Codable, Sendable, Equatable {
+    public var file: String
+    /// Rows of the token table taken from the vectors.
+    public var rowsFromVectors: Int
+    /// Rows without a vector (torch rows or zeros, per missing_vectors).
+    public var rowsWithoutVector: Int
+    /// Tokens of the training stream whose row has no vector (separators included).
+    public var tokensWithoutVector: Int
+    public var streamTokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case file
+        case rowsFromVectors = "rows_from_vectors"
+        case rowsWithoutVector = "rows_without_vector"
+        case tokensWithoutVector = "tokens_without_vector"
+        case streamTokens = "stream_tokens"
     }
 }
 
@@ -63,9 +123,13 @@ public enum FinalizeStage: StageRunner {
                     .damagedOutput,
                     "tokens parts were made by another tokenizer than \(layout.workTokenizer); run again")
             }
-            let rankFile = try Completion.readVerified(layout.workTokenizer, sha256: tokenizer.tiktokenSHA256)
-            try AtomicFileWriter.write(rankFile, to: layout.tokenizer)
+            let rankFile = try Completion.readVerified(
+                layout.workTokenizerFile(words: tokenizer.isWords), sha256: tokenizer.tiktokenSHA256)
+            try AtomicFileWriter.write(rankFile, to: layout.tokenizerFile(words: tokenizer.isWords))
             report.stages.append("tokenize")
+            if tokenizer.isWords {
+                report.vocabulary = VocabularyReport(words: tokenizer, parts: tokens)
+            }
             report.tokensParts = tokens.count
             report.tokens = TokenStream.length(of: tokens)
 
@@ -97,6 +161,7 @@ public enum FinalizeStage: StageRunner {
                     shards: shards, validationShards: validationShards)
                 try AtomicFileWriter.write(manifest.serializedBytes() + [0x0A], to: layout.manifest)
                 report.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
+                report.vocabulary?.vectors = window.vectorCoverage
                 report.windows = window.windows
                 report.batches = window.batches
                 report.shards = all.count

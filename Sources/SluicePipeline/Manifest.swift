@@ -27,6 +27,11 @@ public enum Manifest {
                     ("context_length", int(windowRecord.tables[1].shape[0])),
                     ("output_dim", int(settings.outputDim)),
                     ("init", string(settings.initializer)),
+                    (
+                        "vectors",
+                        settings.vectors.map { string(URL(fileURLWithPath: $0).lastPathComponent) } ?? JSONNode(.null)
+                    ),
+                    ("missing_vectors", settings.vectors == nil ? JSONNode(.null) : string(settings.missingVectors)),
                     ("seed", int(Int(settings.seed))),
                     ("torch_kernel", string(settings.torchKernel)),
                     ("dtype", string(settings.dtype)),
@@ -55,8 +60,10 @@ public enum Manifest {
                     "tokenizer",
                     JSONNode(
                         .object([
-                            ("file", string("tokenizer.tiktoken")),
+                            ("kind", string(tokenizer.isWords ? "words" : "bpe")),
+                            ("file", string(tokenizer.isWords ? "tokenizer.words.txt" : "tokenizer.tiktoken")),
                             ("sha256", string(tokenizer.tiktokenSHA256)),
+                            ("lowercase", JSONNode(.bool(tokenizer.lowercase ?? false))),
                             ("ranks", int(tokenizer.ranks)),
                             ("id_upper_bound", int(tokenizer.idUpperBound)),
                             ("special_tokens", JSONNode(.object(special))),

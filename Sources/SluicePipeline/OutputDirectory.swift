@@ -69,6 +69,7 @@ public struct OutputDirectory {
     /// Entries Sluice makes at the top of an output directory (what `--force` removes).
     static let entries = [
         "docs", "tokens", "shards", "tables", "_work", "report.json", "manifest.json", "tokenizer.tiktoken",
+        "tokenizer.words.txt",
     ]
 
     /// Makes `layout.root` this run's: refuses a non-empty directory Sluice did not make; with
@@ -117,7 +118,7 @@ public struct OutputDirectory {
     func removeUnplanned(_ plan: Plan) {
         let fileManager = FileManager.default
         let planned = Set(plan.tasks.flatMap(\.writes))
-        for name in ["manifest.json", "report.json", "tokenizer.tiktoken"] {
+        for name in ["manifest.json", "report.json", "tokenizer.tiktoken", "tokenizer.words.txt"] {
             try? fileManager.removeItem(atPath: layout.path(name))
         }
         for directory in ["docs", "tokens", "tables", "_work/wordcounts"] {

@@ -60,8 +60,17 @@ public enum OutputInspector {
         let tensors = try SafeTensors.layout(of: content, path: path)
         let batchSize = int(window?["batch_size"])
         let maxLength = int(window?["max_length"])
-        let encoder = try BPEEncoder(
-            vocabulary: Vocabulary.load(tiktokenFile: layout.tokenizer), specialTokens: specialTokens(manifest))
+        let encoder: RunTokenizer
+        if manifest["tokenizer"]?["kind"]?.string == "words" {
+            let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: layout.wordVocabulary)))
+            encoder = .words(
+                TokenizerStage.wordTokenizer(file: file, lowercase: manifest["tokenizer"]?["lowercase"]?.bool ?? false))
+        } else {
+            encoder = .bpe(
+                try BPEEncoder(
+                    vocabulary: Vocabulary.load(tiktokenFile: layout.tokenizer), specialTokens: specialTokens(manifest))
+            )
+        }
         lines.append("batch \(batch) (\(shard["file"]?.string ?? "?"))")
         guard let inputs = tensors.tensors.first(where: { $0.tensor.name == "inputs" }) else {
             throw PipelineError(.damagedOutput, "\(path): no inputs tensor")
@@ -76,7 +85,7 @@ public enum OutputInspector {
                     UInt32(content[offset]) | UInt32(content[offset + 1]) << 8 | UInt32(content[offset + 2]) << 16
                         | UInt32(content[offset + 3]) << 24)
             }
-            let text = String(decoding: (try? encoder.decode(ids)) ?? [], as: UTF8.self)
+            let text = String(decoding: encoder.decode(ids), as: UTF8.self)
             lines.append(
                 "  [\(row - firstRow)] \(ids.map(String.init).joined(separator: " "))  \(JSONNode.quoted(text))")
         }

@@ -33,6 +33,12 @@ public struct OutputLayout: Sendable {
     /// The run's tokenizer as a tiktoken rank file plus its special tokens, for the workers.
     public var workTokenizer: String { path("_work/tokenizer.tiktoken") }
     public var workTokenizerRecord: String { path("_work/tokenizer.json") }
+    /// A word-level run's vocabulary, one token per line in id order (`tokenizer.words`).
+    public var wordVocabulary: String { path("tokenizer.words.txt") }
+    public var workWordVocabulary: String { path("_work/tokenizer.words.txt") }
+    /// The run's vocabulary file, for the workers and in the output: a rank file, or words.
+    public func workTokenizerFile(words: Bool) -> String { words ? workWordVocabulary : workTokenizer }
+    public func tokenizerFile(words: Bool) -> String { words ? wordVocabulary : tokenizer }
     public var wordCountsDirectory: String { path("_work/wordcounts") }
     public func wordCounts(_ part: Int) -> String { path("_work/wordcounts/\(Self.partName(part)).counts") }
     public func wordCountsSidecar(_ part: Int) -> String { path("_work/wordcounts/\(Self.partName(part)).json") }

@@ -62,7 +62,9 @@ public struct Plan: Codable, Sendable, Equatable {
         let names = OutputLayout.relative
         let groups = Self.group(files, partBytes: configuration.ingest.partBytes)
         let tokenizer = configuration.tokenizer
-        let train = tokenizer?.train != nil
+        let words = tokenizer?.words != nil
+        // Training BPE and building a word vocabulary from the documents both count words first.
+        let train = tokenizer?.train != nil || (words && tokenizer?.words?.vocabFrom == nil)
         let window = configuration.window != nil && tokenizer != nil
         var tasks: [TaskSpec] = []
         for (part, inputs) in groups.enumerated() {
@@ -87,8 +89,11 @@ public struct Plan: Codable, Sendable, Equatable {
             tasks.append(
                 TaskSpec(
                     id: .tokenizer, needs: train ? groups.indices.map { TaskID(.count, $0) } : [],
-                    reads: train ? ["_work/wordcounts/"] : [tokenizer.vocab] + (tokenizer.merges.map { [$0] } ?? []),
-                    writes: [names.workTokenizer, names.workTokenizerRecord]))
+                    reads: train
+                        ? ["_work/wordcounts/"]
+                        : tokenizer.words?.vocabFrom.map { [$0] } ?? [tokenizer.vocab]
+                            + (tokenizer.merges.map { [$0] } ?? []),
+                    writes: [names.workTokenizerFile(words: words), names.workTokenizerRecord]))
             for part in groups.indices {
                 tasks.append(
                     TaskSpec(
@@ -113,7 +118,7 @@ public struct Plan: Codable, Sendable, Equatable {
             TaskSpec(
                 id: .finalize, needs: ingestIDs + tokenizeIDs + (window ? [.window] : []),
                 needsEvery: window ? [.materialize] : [], reads: ["the completion records"],
-                writes: [names.report] + (tokenizer == nil ? [] : [names.tokenizer])
+                writes: [names.report] + (tokenizer == nil ? [] : [names.tokenizerFile(words: words)])
                     + (window ? [names.manifest] : [])))
         self.tasks = tasks
     }

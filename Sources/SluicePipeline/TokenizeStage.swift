@@ -34,6 +34,10 @@ public enum TokenizeStage: StageRunner {
         public var tokenizerSHA256: String
         /// Digest of the docs part, the tokenizer and the document separator: what the part is made from.
         public var identity: String
+        /// Word-level runs: pieces the vocabulary lacks, made `<|unk|>` — how many, and which
+        /// (distinct, sorted), so that the report can give the out-of-vocabulary rate.
+        public var unknownTokens: Int?
+        public var unknownPieces: [String]?
 
         enum CodingKeys: String, CodingKey {
             case format, part, documents, tokens
@@ -46,6 +50,8 @@ public enum TokenizeStage: StageRunner {
             case sourceSHA256 = "source_sha256"
             case tokenizerSHA256 = "tokenizer_sha256"
             case identity
+            case unknownTokens = "unknown_tokens"
+            case unknownPieces = "unknown_pieces"
         }
     }
 
@@ -68,7 +74,7 @@ public enum TokenizeStage: StageRunner {
                 counters: ["bytes": source.documentBytes, "tokens": done.tokens])
         }
         let sidecar = try run(
-            part: part, source: source, encoder: try TokenizerStage.encoder(tokenizer, layout: layout),
+            part: part, source: source, tokenizer: try TokenizerStage.tokenizer(tokenizer, layout: layout),
             tokenizerSHA256: tokenizer.sha256, separator: separator,
             identity: identity, layout: layout
         ) { bytes, tokens in
@@ -80,11 +86,11 @@ public enum TokenizeStage: StageRunner {
     }
 
     public static func run(
-        part: Int, source: DocsPart.Sidecar, encoder: BPEEncoder, tokenizerSHA256: String, separator: TokenID?,
+        part: Int, source: DocsPart.Sidecar, tokenizer: RunTokenizer, tokenizerSHA256: String, separator: TokenID?,
         identity: String, layout: OutputLayout, progress: (_ bytes: Int, _ tokens: Int) -> Void = { _, _ in }
     ) throws -> Sidecar {
         var textBytes = 0
-        let idBytes = encoder.idUpperBound <= 1 << 16 ? 2 : 4
+        let idBytes = tokenizer.idUpperBound <= 1 << 16 ? 2 : 4
         let reader = try DocsPart.Reader(path: layout.docsPart(part))
         let tokens = try LZ4FrameWriter(path: layout.tokensPart(part))
         let lengths = try LZ4FrameWriter(path: layout.tokensDocumentLengths(part))
@@ -92,9 +98,14 @@ public enum TokenizeStage: StageRunner {
         var bytes: [UInt8] = []
         var documents = 0
         var tokenCount = 0
+        var unknownTokens = 0
+        var unknownPieces = Set<ArraySlice<UInt8>>()
         while let document = try reader.next() {
             ids.removeAll(keepingCapacity: true)
-            encoder.encodeOrdinary(utf8: document, into: &ids)
+            tokenizer.encode(document: document, into: &ids) { piece in
+                unknownTokens += 1
+                unknownPieces.insert(piece)
+            }
             var documentTokens = UInt32(ids.count).littleEndian
             try withUnsafeBytes(of: &documentTokens) { try lengths.write($0) }
             if let separator { ids.append(separator) }
@@ -113,11 +124,17 @@ public enum TokenizeStage: StageRunner {
         }
         let (sha256, fileBytes) = try tokens.finish()
         let (lengthsSHA, lengthsBytes) = try lengths.finish()
-        let sidecar = Sidecar(
+        var sidecar = Sidecar(
             part: part, documents: documents, tokens: tokenCount, idBytes: idBytes, separatorID: separator,
             fileBytes: fileBytes, sha256: sha256, documentTokensFileBytes: lengthsBytes,
             documentTokensSHA256: lengthsSHA,
             sourceSHA256: source.sha256, tokenizerSHA256: tokenizerSHA256, identity: identity)
+        if case .words = tokenizer {
+            sidecar.unknownTokens = unknownTokens
+            sidecar.unknownPieces = unknownPieces.map { Array($0) }.sorted { $0.lexicographicallyPrecedes($1) }.map {
+                String(decoding: $0, as: UTF8.self)
+            }
+        }
         try AtomicFileWriter.write(try StableJSON.encode(sidecar), to: layout.tokensSidecar(part))
         return sidecar
     }

@@ -2,6 +2,8 @@ import Foundation
 import SluiceBPE
 import SluiceConfig
 import SluiceIO
+import SluiceVectors
+import SluiceWords
 
 /// The tokenizer task: the run's vocabulary, once, as a tiktoken rank file every tokenize task
 /// loads quickly (a third of the time of GPT-2's encoder.json + vocab.bpe) — loaded from the
@@ -19,7 +21,13 @@ public enum TokenizerStage: StageRunner {
         var idUpperBound: Int
         /// What the vocabulary was made from (settings and file contents, or word counts).
         var identity: String
+        /// "words" for the word-level tokenizer (its file is `tokenizer.words.txt`); nil: BPE.
+        var kind: String?
+        /// Word-level: pieces are looked up lower-cased.
+        var lowercase: Bool?
+        var isWords: Bool { kind == "words" }
         enum CodingKeys: String, CodingKey {
+            case kind, lowercase
             case format, sha256
             case tiktokenSHA256 = "tiktoken_sha256"
             case specialTokens = "special_tokens"
@@ -35,6 +43,7 @@ public enum TokenizerStage: StageRunner {
         guard let settings = configuration.tokenizer else {
             throw PipelineError(.config, "\(configuration.file): no \"tokenizer\" section")
         }
+        if let words = settings.words { return try runWords(task, words: words, context: context) }
         if let train = settings.train {
             let counts = try task.needs.map { count in
                 try Completion.upstream(
@@ -83,6 +92,86 @@ public enum TokenizerStage: StageRunner {
         return TaskReport(
             "tokenizer: \(record.ranks) ranks, \(record.specialTokens.count) special token(s), id range \(record.idUpperBound)",
             reused: false)
+    }
+
+    /// The word-level vocabulary: the book's (sorted distinct pieces of the documents, from the
+    /// count tasks) or a vectors file's keys in file order; then `<|endoftext|>`, `<|unk|>`.
+    static func runWords(_ task: TaskSpec, words: TokenizerSettings.WordSettings, context: TaskContext) throws
+        -> TaskReport
+    {
+        let configuration = context.configuration
+        let layout = context.layout
+        var hasher = IdentityHasher(.tokenizer)
+        hasher.add("tokenizer", section: configuration.resolved["tokenizer"])
+        var counts: [CountStage.Sidecar] = []
+        var vectorsFile: String?
+        if let vocabFrom = words.vocabFrom {
+            let path = configuration.resolvePath(vocabFrom)
+            vectorsFile = path
+            do {
+                hasher.add("file", try SHA256Hasher.hex(ofFile: path))
+            } catch {
+                throw PipelineError(
+                    .config, "tokenizer.words.vocab_from: \(error) (in \(configuration.file))", path: path)
+            }
+        } else {
+            counts = try task.needs.map { count in
+                try Completion.upstream(
+                    CountStage.Sidecar.self, layout.wordCountsSidecar(count.index ?? 0), from: count, for: task.id)
+            }
+            hasher.add("counts", counts.map(\.sha256))
+        }
+        let identity = hasher.finalize()
+        if let record = intactRecord(layout: layout), record.identity == identity, record.isWords {
+            return TaskReport("tokenizer: already done, \(record.ranks) words", reused: true)
+        }
+        let tokenizer: WordTokenizer
+        if let vectorsFile {
+            let vectors: WordVectors
+            do {
+                vectors = try WordVectors.load(
+                    vectorsFile,
+                    options: VectorLoadOptions(format: words.vocabFormat.flatMap(VectorFormat.init(rawValue:))))
+            } catch {
+                throw PipelineError(.config, "tokenizer.words.vocab_from: \(error)", path: vectorsFile)
+            }
+            tokenizer = WordTokenizer(tokens: (0..<vectors.count).map { vectors.keys[$0] }, lowercase: words.lowercase)
+        } else {
+            var pieces = Set<[UInt8]>()
+            for count in counts {
+                let path = layout.wordCounts(count.part)
+                let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+                pieces.formUnion(try WordCounter(serialized: bytes, source: path).counts.keys)
+            }
+            tokenizer = WordTokenizer(sortedPieces: pieces, lowercase: words.lowercase)
+        }
+        if let bad = tokenizer.tokens.firstIndex(where: { $0.contains("\n") || $0.contains("\r") }) {
+            throw PipelineError(
+                .config,
+                "tokenizer.words.vocab_from: key \(bad + 1) contains a line break, which no piece can; remove it from the vectors file",
+                path: vectorsFile)
+        }
+        let file = Array((tokenizer.tokens.joined(separator: "\n") + "\n").utf8)
+        let record = Record(
+            sha256: wordsIdentity(file, lowercase: words.lowercase), tiktokenSHA256: SHA256Hasher.hex(file),
+            specialTokens: [
+                WordTokenizer.endOfText: tokenizer.endOfTextID, WordTokenizer.unknown: tokenizer.unknownID,
+            ],
+            ranks: tokenizer.count, idUpperBound: tokenizer.count, identity: identity, kind: "words",
+            lowercase: words.lowercase)
+        try AtomicFileWriter.write(file, to: layout.workWordVocabulary)
+        try AtomicFileWriter.write(try StableJSON.encode(record), to: layout.workTokenizerRecord)
+        return TaskReport(
+            "tokenizer: \(tokenizer.count) words (\(vectorsFile == nil ? "the documents' distinct pieces" : "the keys of \(vectorsFile ?? "")") + <|endoftext|>, <|unk|>)",
+            reused: false)
+    }
+
+    /// What tokens parts name as their word tokenizer: the vocabulary file and the lookup rule.
+    static func wordsIdentity(_ file: [UInt8], lowercase: Bool) -> String {
+        var hasher = SHA256Hasher()
+        hasher.update(Array("words lowercase=\(lowercase)\n".utf8))
+        hasher.update(file)
+        return hasher.finalizeHex()
     }
 
     /// Merges the parts' counts and learns the vocabulary.
@@ -142,7 +231,7 @@ public enum TokenizerStage: StageRunner {
     /// The record of the run's tokenizer, if its rank file is intact.
     static func intactRecord(layout: OutputLayout) -> Record? {
         guard let record = try? StableJSON.decode(Record.self, from: layout.workTokenizerRecord),
-            (try? SHA256Hasher.hex(ofFile: layout.workTokenizer)) == record.tiktokenSHA256
+            (try? SHA256Hasher.hex(ofFile: layout.workTokenizerFile(words: record.isWords))) == record.tiktokenSHA256
         else { return nil }
         return record
     }
@@ -153,6 +242,22 @@ public enum TokenizerStage: StageRunner {
     }
 
     /// The run's tokenizer, checked against its record.
+    static func tokenizer(_ record: Record, layout: OutputLayout) throws -> RunTokenizer {
+        if record.isWords {
+            let bytes = try Completion.readVerified(layout.workWordVocabulary, sha256: record.tiktokenSHA256)
+            return .words(wordTokenizer(file: bytes, lowercase: record.lowercase ?? false))
+        }
+        return .bpe(try encoder(record, layout: layout))
+    }
+
+    /// A word vocabulary file (one token per line) as a tokenizer.
+    static func wordTokenizer(file bytes: [UInt8], lowercase: Bool) -> WordTokenizer {
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        return WordTokenizer(tokens: lines.map { String(decoding: $0, as: UTF8.self) }, lowercase: lowercase)
+    }
+
+    /// The run's BPE tokenizer, checked against its record.
     static func encoder(_ record: Record, layout: OutputLayout) throws -> BPEEncoder {
         let bytes = try Completion.readVerified(layout.workTokenizer, sha256: record.tiktokenSHA256)
         let vocabulary = try Vocabulary(tiktokenData: bytes, source: layout.workTokenizer)

@@ -4,6 +4,8 @@ import SluiceConfig
 import SluiceEmbedding
 import SluiceIO
 import SluiceIngest
+import SluiceVectors
+import SluiceWords
 
 #if canImport(Glibc)
     import Glibc
@@ -103,6 +105,8 @@ public enum WindowStage: StageRunner {
         public var documentIndex: FileRecord?
         /// The validation split, when the config has one.
         public var validation: SplitRecord?
+        /// `embedding.vectors`: how many rows and stream tokens the word vectors cover.
+        public var vectorCoverage: VectorCoverage?
         /// Digest of the tokens parts and every setting the stream, windows, tables and shards
         /// depend on; a materialize task's identity is this record's digest.
         public var identity: String
@@ -121,6 +125,7 @@ public enum WindowStage: StageRunner {
             case shards, tables, identity
             case documentIndex = "document_index"
             case validation
+            case vectorCoverage = "vector_coverage"
         }
 
         /// Every shard of both splits, in task order.
@@ -156,7 +161,7 @@ public enum WindowStage: StageRunner {
                 counters: ["windows": done.windows])
         }
         let record = try run(
-            configuration: configuration, idUpperBound: tokenizer.idUpperBound, tokens: tokens, identity: identity,
+            configuration: configuration, tokenizer: tokenizer, tokens: tokens, identity: identity,
             layout: layout, force: context.allowLargeOutput, log: context.events.log)
         return TaskReport(
             "window: \(record.windows) windows, \(record.batches) batches in \(record.shards.count) shard(s)",
@@ -175,21 +180,27 @@ public enum WindowStage: StageRunner {
         for section in ["window", "embedding", "shards", "split"] {
             hasher.add(section, section: configuration.resolved[section])
         }
-        if let pretrained = configuration.embedding?.pretrained, configuration.embedding?.initializer == "pretrained" {
-            let path = configuration.resolvePath(pretrained)
+        for (key, file) in [
+            ("pretrained", configuration.embedding?.pretrained), ("vectors", configuration.embedding?.vectors),
+        ]
+        where configuration.embedding?.initializer == "pretrained" {
+            guard let file else { continue }
+            let path = configuration.resolvePath(file)
             var info = stat()
             guard stat(path, &info) == 0 else {
-                throw PipelineError.system("cannot read embedding.pretrained", path: path)
+                throw PipelineError(
+                    .config, "embedding.\(key): \(path): no such file (in \(configuration.file))", path: path)
             }
-            hasher.add("pretrained", "\(path) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+            hasher.add(key, "\(path) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
         }
         return hasher.finalize()
     }
 
     static func run(
-        configuration: Configuration, idUpperBound: Int, tokens: [TokenizeStage.Sidecar], identity: String,
-        layout: OutputLayout, force: Bool, log: (String) -> Void
+        configuration: Configuration, tokenizer: TokenizerStage.Record, tokens: [TokenizeStage.Sidecar],
+        identity: String, layout: OutputLayout, force: Bool, log: (String) -> Void
     ) throws -> Sidecar {
+        let idUpperBound = tokenizer.idUpperBound
         guard let window = configuration.window else { throw PipelineError(.internal, "no window section") }
         let fileManager = FileManager.default
         // Shards of an earlier window plan (say, of a smaller corpus) must not linger.
@@ -252,20 +263,29 @@ public enum WindowStage: StageRunner {
         }
         var shuffleGenerator = TorchGenerator(seed: window.seed)
         var tableRecords: [TableRecord] = []
+        var vectorCoverage: VectorCoverage?
         var bytesPerToken = 8
         if let embedding = configuration.embedding {
             let vocabSize = embedding.vocabSize ?? idUpperBound
             let contextLength = embedding.contextLength ?? window.maxLength
             let dim = embedding.outputDim
-            let token: [Float]
+            var token: [Float]
             let position: [Float]
-            if embedding.initializer == "torch" {
+            if embedding.initializer == "torch" || embedding.vectors != nil {
                 let kernel = TorchKernel(rawValue: embedding.torchKernel) ?? .avx2
                 let made = TableInitializer.torch(
                     seed: embedding.seed, shapes: [(vocabSize, dim), (contextLength, dim)], kernel: kernel)
                 (token, position) = (made.tables[0], made.tables[1])
                 // The book creates the tables, then the DataLoader, from one manual_seed.
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
+                if let vectors = embedding.vectors {
+                    let coverage = try copyWordVectors(
+                        configuration.resolvePath(vectors), format: embedding.vectorsFormat, into: &token,
+                        rows: vocabSize, dim: dim, zeroMissing: embedding.missingVectors == "zeros",
+                        tokenizer: tokenizer, layout: layout)
+                    vectorCoverage = try countTokensWithoutVector(
+                        coverage, stream: stream, idBytes: idBytes, layout: layout)
+                }
             } else {
                 let path = configuration.resolvePath(embedding.pretrained ?? "")
                 token = try loadFloat32Table(
@@ -294,6 +314,7 @@ public enum WindowStage: StageRunner {
             batches: train.batches, maxLength: window.maxLength, batchSize: window.batchSize,
             windowsFileBytes: train.windows * 8, windowsSHA256: train.windowsSHA256, shards: train.shards,
             tables: tableRecords, identity: identity)
+        sidecar.vectorCoverage = vectorCoverage
         if let validation {
             // Its own shuffle, from the seed alone: nothing drawn before it.
             let part = try planBatches(
@@ -374,6 +395,70 @@ public enum WindowStage: StageRunner {
             }) ?? true
         else { return nil }
         return sidecar
+    }
+
+    /// Rows whose token has a vector in `path` replace the torch rows of `token` (row i is
+    /// word i's vector, looked up as the tokenizer looks pieces up). Returns the coverage with
+    /// a per-row flag in `missing` order.
+    static func copyWordVectors(
+        _ path: String, format: String?, into token: inout [Float], rows: Int, dim: Int, zeroMissing: Bool,
+        tokenizer record: TokenizerStage.Record, layout: OutputLayout
+    ) throws -> (coverage: VectorCoverage, missing: [Bool]) {
+        guard case .words(let words) = try TokenizerStage.tokenizer(record, layout: layout) else {
+            throw PipelineError(.config, "embedding.vectors needs the word-level tokenizer (tokenizer.words)")
+        }
+        let vectors: WordVectors
+        do {
+            vectors = try WordVectors.load(
+                path, options: VectorLoadOptions(format: format.flatMap(VectorFormat.init(rawValue:))))
+        } catch {
+            throw PipelineError(.config, "embedding.vectors: \(error)", path: path)
+        }
+        guard vectors.dim == dim else {
+            throw PipelineError(
+                .config,
+                "embedding.vectors: \(path) has \(vectors.dim)-dimensional vectors, but embedding.output_dim is \(dim); set output_dim to \(vectors.dim)",
+                path: path)
+        }
+        var missing = [Bool](repeating: true, count: rows)
+        var fromVectors = 0
+        for id in 0..<min(rows, words.count) {
+            let key = words.lookupForm(words.tokens[id])
+            guard let index = vectors.index(of: key) else { continue }
+            token.replaceSubrange(id * dim..<(id + 1) * dim, with: vectors.row(index))
+            missing[id] = false
+            fromVectors += 1
+        }
+        if zeroMissing {
+            for id in 0..<rows where missing[id] {
+                token.replaceSubrange(id * dim..<(id + 1) * dim, with: repeatElement(0, count: dim))
+            }
+        }
+        let coverage = VectorCoverage(
+            file: path, rowsFromVectors: fromVectors, rowsWithoutVector: rows - fromVectors, tokensWithoutVector: 0,
+            streamTokens: 0)
+        return (coverage, missing)
+    }
+
+    /// Counts the training stream's tokens whose row has no vector.
+    static func countTokensWithoutVector(
+        _ copied: (coverage: VectorCoverage, missing: [Bool]), stream: TokenStream, idBytes: Int, layout: OutputLayout
+    ) throws -> VectorCoverage {
+        var coverage = copied.coverage
+        let file = try TokenStreamFile(path: layout.streamFile, idBytes: idBytes, length: stream.length)
+        var ids: [UInt32] = []
+        var start = 0
+        while start < stream.length {
+            let count = min(1 << 20, stream.length - start)
+            ids.removeAll(keepingCapacity: true)
+            try file.read(start: start, count: count, into: &ids)
+            for id in ids where Int(id) >= copied.missing.count || copied.missing[Int(id)] {
+                coverage.tokensWithoutVector += 1
+            }
+            start += count
+        }
+        coverage.streamTokens = stream.length
+        return coverage
     }
 
     static let tokenTableName = "token_embedding"

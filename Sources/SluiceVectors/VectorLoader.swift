@@ -425,7 +425,8 @@ struct RecordParser {
             throw VectorsError(
                 .ioError, "cannot read the keys file \(vocabFile) (one key per line); give it with --vocab", file: path)
         }
-        let lines = [UInt8](vocab).split(separator: 0x0A, omittingEmptySubsequences: false)
+        let vocabBytes = [UInt8](vocab)
+        let lines = vocabBytes.split(separator: 0x0A, omittingEmptySubsequences: false)
         let keyCount = vocab.last == 0x0A ? lines.count - 1 : lines.count
         guard keyCount == count else {
             throw VectorsError(
@@ -434,21 +435,30 @@ struct RecordParser {
         let rows = min(count, limit ?? count)
         keys = KeyTable(capacity: rows)
         matrix.reserveCapacity(rows * dim)
-        var row = [Float](repeating: 0, count: dim)
-        for index in 0..<rows {
-            row.withUnsafeMutableBytes { target in
-                target.copyMemory(
-                    from: UnsafeRawBufferPointer(
-                        rebasing: UnsafeRawBufferPointer(bytes)[
-                            dataStart + index * dim * 4..<dataStart + (index + 1) * dim * 4]))
+        // The whole matrix at once; then keys, dropping the rows of repeated ones.
+        var all = [Float](repeating: 0, count: rows * dim)
+        all.withUnsafeMutableBytes { target in
+            target.copyMemory(
+                from: UnsafeRawBufferPointer(
+                    rebasing: UnsafeRawBufferPointer(bytes)[dataStart..<dataStart + rows * dim * 4]))
+        }
+        #if _endian(big)
+            for index in all.indices { all[index] = Float(bitPattern: UInt32(littleEndian: all[index].bitPattern)) }
+        #endif
+        var kept: [Int] = []
+        try vocabBytes.withUnsafeBufferPointer { (whole) throws(VectorsError) in
+            for index in 0..<rows {
+                let key = UnsafeBufferPointer(rebasing: whole[lines[index].startIndex..<lines[index].endIndex])
+                let repaired = try decodeKey(key, location: "\(vocabFile) line \(index + 1)")
+                let isNew =
+                    repaired.map { fixed in fixed.withUnsafeBufferPointer { keys.insert($0) } } ?? keys.insert(key)
+                if isNew { kept.append(index) } else { duplicates += 1 }
             }
-            let key = Array(lines[index])
-            try key.withUnsafeBufferPointer { (buffer) throws(VectorsError) in
-                let repaired = try decodeKey(buffer, location: "\(vocabFile) line \(index + 1)")
-                row.withUnsafeBufferPointer { values in
-                    if let repaired { add(key: repaired, row: values) } else { add(key: buffer, row: values) }
-                }
-            }
+        }
+        if duplicates == 0 {
+            matrix = all
+        } else {
+            for index in kept { matrix.append(contentsOf: all[index * dim..<(index + 1) * dim]) }
         }
         return finish(dim: dim, format: .safetensors)
     }

@@ -29,10 +29,12 @@ public struct WordVectors: Sendable {
         var norms = [Float](repeating: 0, count: keys.count)
         matrix.withUnsafeBufferPointer { values in
             var squares = [Float](repeating: 0, count: dim)
-            for row in 0..<keys.count {
-                let base = row * dim
-                for column in 0..<dim { squares[column] = values[base + column] * values[base + column] }
-                norms[row] = PairwiseSum.sum(squares).squareRoot()
+            squares.withUnsafeMutableBufferPointer { squares in
+                for row in 0..<keys.count {
+                    let base = row * dim
+                    for column in 0..<dim { squares[column] = values[base + column] * values[base + column] }
+                    norms[row] = PairwiseSum.sum(UnsafeBufferPointer(squares)[...]).squareRoot()
+                }
             }
         }
         self.norms = norms
@@ -149,10 +151,6 @@ public struct KeyTable: Sendable {
 /// numpy's pairwise summation of a contiguous float32 array (`pairwise_sum` in
 /// `loops_utils.h`): what `np.linalg.norm` and `np.sum` round like.
 enum PairwiseSum {
-    static func sum(_ values: [Float]) -> Float {
-        values.withUnsafeBufferPointer { sum($0[...]) }
-    }
-
     static func sum(_ a: Slice<UnsafeBufferPointer<Float>>) -> Float {
         let n = a.count
         let base = a.startIndex
@@ -162,13 +160,23 @@ enum PairwiseSum {
             return s
         }
         if n <= 128 {
-            var r = (0..<8).map { a[base + $0] }
+            // numpy's eight accumulators, as eight locals: the same adds in the same order.
+            var (r0, r1, r2, r3) = (a[base], a[base + 1], a[base + 2], a[base + 3])
+            var (r4, r5, r6, r7) = (a[base + 4], a[base + 5], a[base + 6], a[base + 7])
             var i = 8
             while i < n - n % 8 {
-                for k in 0..<8 { r[k] += a[base + i + k] }
+                let j = base + i
+                r0 += a[j]
+                r1 += a[j + 1]
+                r2 += a[j + 2]
+                r3 += a[j + 3]
+                r4 += a[j + 4]
+                r5 += a[j + 5]
+                r6 += a[j + 6]
+                r7 += a[j + 7]
                 i += 8
             }
-            var s = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+            var s = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
             while i < n {
                 s += a[base + i]
                 i += 1

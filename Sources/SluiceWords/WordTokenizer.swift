@@ -140,6 +140,17 @@ public struct WordTokenizer: Sendable {
         return Array(String(decoding: piece, as: UTF8.self).lowercased().utf8)
     }
 
+    /// Calls `body` with each piece as it is looked up: lower-cased with `lowercase`.
+    public static func forEachLookupPiece(_ text: [UInt8], lowercase: Bool, _ body: ([UInt8]) -> Void) {
+        forEachPiece(text) { body(lowercase ? lowercased($0) : Array($0)) }
+    }
+
+    /// A token as pieces are looked up (lower-cased with `lowercase`): how a vectors file's
+    /// key for it is found.
+    public func lookupForm(_ token: String) -> String {
+        lowercase ? String(decoding: Self.lowercased(Array(token.utf8)[...]), as: UTF8.self) : token
+    }
+
     /// The pieces of `text`, as strings (what the book's `preprocessed` list holds).
     public static func pieces(_ text: [UInt8]) -> [String] {
         var result: [String] = []

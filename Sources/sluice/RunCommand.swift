@@ -179,6 +179,16 @@ struct Run: ParsableCommand {
             "  documents  \(report.documents) (\(report.documentBytes) bytes of text) in \(summary.docsParts) part(s)",
         ]
         if let tokens = summary.tokens { lines.append("  tokens     \(tokens) in \(summary.tokensParts ?? 0) part(s)") }
+        if let vocabulary = summary.vocabulary {
+            lines.append(
+                "  words      vocabulary \(vocabulary.size); \(vocabulary.unknownTokens) token(s) <|unk|> (\(String(format: "%.2f", 100 * vocabulary.unknownRate)) %), \(vocabulary.unknownPieces) distinct unknown piece(s)"
+            )
+            if let vectors = vocabulary.vectors {
+                lines.append(
+                    "  vectors    \(vectors.rowsFromVectors) of \(vectors.rowsFromVectors + vectors.rowsWithoutVector) rows from \(vectors.file); \(vectors.tokensWithoutVector) of \(vectors.streamTokens) stream tokens have no vector"
+                )
+            }
+        }
         if let windows = summary.windows, let batches = summary.batches, let shards = summary.shards {
             lines.append(
                 "  windows    \(windows) → \(batches) batches in \(shards) shard(s); manifest: \(root)/manifest.json")

@@ -1,0 +1,33 @@
+import SluiceBPE
+import SluiceWords
+
+/// The run's tokenizer as the tokenize stage and `sluice inspect` use it: byte-level BPE
+/// (tiktoken's ids) or the book's word-level tokenizer. One place decides which.
+public enum RunTokenizer: Sendable {
+    case bpe(BPEEncoder)
+    case words(WordTokenizer)
+
+    /// Ids are below this.
+    public var idUpperBound: Int {
+        switch self {
+        case .bpe(let encoder): encoder.idUpperBound
+        case .words(let tokenizer): tokenizer.count
+        }
+    }
+
+    /// Appends the ids of one document; `unknown` sees each piece a word vocabulary lacks.
+    public func encode(document: [UInt8], into ids: inout [TokenID], unknown: (ArraySlice<UInt8>) -> Void) {
+        switch self {
+        case .bpe(let encoder): encoder.encodeOrdinary(utf8: document, into: &ids)
+        case .words(let tokenizer): tokenizer.encode(utf8: document, into: &ids, unknown: unknown)
+        }
+    }
+
+    /// Text of `ids` (BPE: the bytes; words: the book's decode).
+    public func decode(_ ids: [TokenID]) -> [UInt8] {
+        switch self {
+        case .bpe(let encoder): (try? encoder.decode(ids)) ?? []
+        case .words(let tokenizer): Array(((try? tokenizer.decode(ids)) ?? "").utf8)
+        }
+    }
+}
