@@ -82,6 +82,32 @@ extension WordVectors {
         }
     }
 
+    /// How many records a vectors file says it holds, reading only its header (GloVe: its
+    /// lines), for estimates; nil if it cannot be read.
+    public static func recordCount(_ path: String, format: VectorFormat? = nil) -> Int? {
+        guard let data = try? readFile(path) else { return nil }
+        let detected: VectorFormat
+        if let format {
+            detected = format
+        } else {
+            guard let found = try? detectFormat(data: data, path: path) else { return nil }; detected = found
+        }
+        switch detected {
+        case .safetensors:
+            guard
+                let text = String(data: data.dropFirst(8).prefix(4096), encoding: .utf8)
+                    ?? String(bytes: data.dropFirst(8).prefix(4096), encoding: .isoLatin1),
+                let shape = text.range(of: #""shape":\[[0-9]+"#, options: .regularExpression)
+            else { return nil }
+            return Int(text[shape].split(separator: "[").last ?? "")
+        case .word2vecBinary, .word2vecText:
+            let line = data.prefix { $0 != 0x0A }
+            return String(decoding: line, as: UTF8.self).split(separator: " ").first.flatMap { Int($0) }
+        case .glove:
+            return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+        }
+    }
+
     /// `x.safetensors` → `x.vocab.txt`.
     public static func defaultVocabFile(for path: String) -> String {
         (path.hasSuffix(".safetensors") ? String(path.dropLast(".safetensors".count)) : path) + ".vocab.txt"

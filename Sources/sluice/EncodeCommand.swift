@@ -1,12 +1,30 @@
 import ArgumentParser
 import Foundation
 import SluiceBPE
+import SluiceIO
 import SluiceIngest
+import SluiceVectors
+import SluiceWords
 
 /// Options shared by encode and decode.
 struct TokenizerOptions: ParsableArguments {
-    @Option(name: .long, help: "A tiktoken rank file, or GPT-2's encoder.json together with --merges.")
-    var vocab: String
+    @Option(
+        name: .long,
+        help:
+            "A tiktoken rank file, or GPT-2's encoder.json together with --merges; with --words, a word list (one token per line in id order, as a run's tokenizer.words.txt)."
+    )
+    var vocab: String?
+
+    @Flag(name: .long, help: "The book's word-level tokenizer (SimpleTokenizerV2) instead of BPE.")
+    var words = false
+
+    @Option(
+        name: .long, help: "--words: take the vocabulary from a word-vectors file's keys (then <|endoftext|>, <|unk|>)."
+    )
+    var vocabFrom: String?
+
+    @Flag(name: .long, help: "--words: look pieces up lower-cased (for GloVe's vocabulary).")
+    var lowercase = false
 
     @Option(name: .long, help: "GPT-2's vocab.bpe, when --vocab is encoder.json.")
     var merges: String?
@@ -16,7 +34,36 @@ struct TokenizerOptions: ParsableArguments {
         help: "A special token as NAME=ID (repeatable; default <|endoftext|>=50256).")
     var specialTokens: [String] = []
 
+    /// The word tokenizer of --words; nil (with `buildFrom` given) builds the book's vocabulary of that text.
+    func loadWords(buildFrom text: [UInt8]? = nil) -> WordTokenizer {
+        if let vocabFrom {
+            do {
+                let vectors = try WordVectors.load(vocabFrom)
+                return WordTokenizer(tokens: (0..<vectors.count).map { vectors.keys[$0] }, lowercase: lowercase)
+            } catch {
+                fail(error)
+            }
+        }
+        if let vocab {
+            let bytes = readInput(vocab)
+            var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+            if lines.last?.isEmpty == true { lines.removeLast() }
+            return WordTokenizer(tokens: lines.map { String(decoding: $0, as: UTF8.self) }, lowercase: lowercase)
+        }
+        guard let text else {
+            fail(
+                ValidationError("--words: give --vocab WORDS.txt (a run's tokenizer.words.txt) or --vocab-from VECTORS")
+            )
+        }
+        return WordTokenizer.buildingVocabulary(from: [text], lowercase: lowercase)
+    }
+
+    var tokenizerName: String { words ? "words" : "bpe" }
+
     func load() -> BPEEncoder {
+        guard let vocab else {
+            fail(ValidationError("--vocab: give a tiktoken rank file, or encoder.json with --merges (or --words)"))
+        }
         var specials: [String: TokenID] = [:]
         for item in specialTokens.isEmpty ? ["<|endoftext|>=50256"] : specialTokens {
             guard let equals = item.lastIndex(of: "="), let id = TokenID(item[item.index(after: equals)...]) else {
@@ -43,11 +90,17 @@ func readInput(_ path: String?) -> [UInt8] {
 
 struct Encode: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Encode UTF-8 text into token ids (a JSON array on stdout), exactly as tiktoken does.",
+        abstract:
+            "Encode UTF-8 text into token ids (a JSON array on stdout), exactly as tiktoken does (or as the book's SimpleTokenizerV2 with --words).",
         discussion: """
             Text that spells a special token is ordinary text unless --allow-special is given \
             (tiktoken's encode_ordinary). Invalid UTF-8 is replaced with U+FFFD as Python's \
             errors="replace" does (--invalid-utf8 fail stops instead, naming the byte offset).
+
+            With --words: pieces split on punctuation, -- and whitespace; unknown pieces are \
+            <|unk|>, and "<|endoftext|>" in the text is its id (as in the book). The vocabulary is \
+            --vocab (a word list), --vocab-from (a vectors file's keys) or, without either, the \
+            book's vocabulary of the input itself (--save-vocab keeps it for decode).
 
             Example: echo -n "Hello, world" | sluice encode --vocab gpt2.tiktoken   →   [15496, 11, 995]
             """)
@@ -65,9 +118,36 @@ struct Encode: ParsableCommand {
 
     enum InvalidPolicy: String, ExpressibleByArgument { case replace, fail }
 
+    @Option(
+        name: .long,
+        help: "--words without --vocab: write the vocabulary built from the text here (one token per line).")
+    var saveVocab: String?
+
     func run() throws {
-        let encoder = tokenizer.load()
         var bytes = readInput(file)
+        if tokenizer.words {
+            if let offset = TextPolicy.firstInvalidUTF8(bytes) {
+                if invalidUTF8 == .fail {
+                    fail(
+                        "\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace"
+                    )
+                }
+                bytes = TextPolicy.repairUTF8(bytes).bytes
+            }
+            let words = tokenizer.loadWords(buildFrom: bytes)
+            if let saveVocab {
+                do {
+                    try AtomicFileWriter.write(Array((words.tokens.joined(separator: "\n") + "\n").utf8), to: saveVocab)
+                } catch {
+                    fail(error)
+                }
+            }
+            var ids: [UInt32] = []
+            words.encode(utf8: bytes, into: &ids)
+            print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+            return
+        }
+        let encoder = tokenizer.load()
         if let offset = TextPolicy.firstInvalidUTF8(bytes) {
             if invalidUTF8 == .fail {
                 fail("\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace")
@@ -98,7 +178,12 @@ struct Encode: ParsableCommand {
 struct Decode: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Decode a JSON array of token ids (stdin or a file) back into bytes on stdout.",
-        discussion: "Example: echo '[15496, 11, 995]' | sluice decode --vocab gpt2.tiktoken   →   Hello, world")
+        discussion: """
+            With --words, as the book decodes: tokens joined by spaces, then the space before \
+            punctuation removed.
+
+            Example: echo '[15496, 11, 995]' | sluice decode --vocab gpt2.tiktoken   →   Hello, world
+            """)
 
     @OptionGroup var tokenizer: TokenizerOptions
 
@@ -106,7 +191,6 @@ struct Decode: ParsableCommand {
     var file: String?
 
     func run() throws {
-        let encoder = tokenizer.load()
         let input = readInput(file)
         let parsed: Any
         do {
@@ -122,6 +206,15 @@ struct Decode: ParsableCommand {
             }
             ids.append(TokenID(number))
         }
+        if tokenizer.words {
+            do {
+                print(try tokenizer.loadWords().decode(ids), terminator: "")
+            } catch {
+                fail(error)
+            }
+            return
+        }
+        let encoder = tokenizer.load()
         do {
             FileHandle.standardOutput.write(Data(try encoder.decode(ids)))
         } catch {

@@ -117,3 +117,29 @@ def test_words_config_rules(sluice, tmp_path):
     code, _ = check({"tokenizer": {"words": {"lowercase": True}}, "window": {},
                      "embedding": {"init": "pretrained", "vectors": "v.txt", "output_dim": 50}})
     assert code == 0
+
+
+@needs_shared
+def test_encode_and_decode_words_on_the_command_line(sluice, tmp_path):
+    """`sluice encode --words` builds the book's vocabulary of its input (--save-vocab keeps
+    it) and gives the book's ids; `sluice decode --words` gives the book's text back."""
+    import subprocess
+
+    golden = [json.loads(line) for line in (SHARED / "golden/words/words.jsonl").read_text(encoding="utf-8").split("\n") if line]
+    vocab = tmp_path / "words.txt"
+    done = subprocess.run([sluice, "encode", "--words", str(SHARED / "corpus/the-verdict.txt"), "--save-vocab", str(vocab)],
+                          capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout) == golden[1]["ids"]
+    assert vocab.read_text(encoding="utf-8").split("\n")[:-1] == golden[0]["tokens"]
+    for case in golden[2:-1]:
+        encoded = subprocess.run([sluice, "encode", "--words", "--vocab", str(vocab)], input=case["text"].encode(),
+                                 capture_output=True, check=True)
+        assert json.loads(encoded.stdout) == case["ids"], case["text"]
+        decoded = subprocess.run([sluice, "decode", "--words", "--vocab", str(vocab)], input=encoded.stdout,
+                                 capture_output=True, check=True)
+        assert decoded.stdout.decode() == case["decoded"], case["text"]
+    decoded = subprocess.run([sluice, "decode", "--words", "--vocab", str(vocab)], input=json.dumps(golden[-1]["ids"]).encode(),
+                             capture_output=True, check=True)
+    assert decoded.stdout.decode() == golden[-1]["text"]
+    bad = subprocess.run([sluice, "decode", "--words", "--vocab", str(vocab)], input="[5000]", capture_output=True, text=True)
+    assert bad.returncode == 1 and "5000" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
