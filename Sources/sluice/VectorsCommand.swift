@@ -44,12 +44,10 @@ struct VectorFileOptions: ParsableArguments {
                         .utf8))
         }
         if !quiet && isatty(2) != 0 {
-            let seconds =
-                Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                + Double((ContinuousClock.now - started).components.seconds)
+            let elapsed = seconds(ContinuousClock.now - started)
             FileHandle.standardError.write(
                 Data(
-                    "loaded \(vectors.count) × \(vectors.dim) (\(vectors.format.rawValue)) in \(String(format: "%.2f", seconds)) s\n"
+                    "loaded \(vectors.count) × \(vectors.dim) (\(vectors.format.rawValue)) in \(String(format: "%.2f", elapsed)) s\n"
                         .utf8))
         }
         return vectors
@@ -93,8 +91,25 @@ struct VectorsQuery: ParsableCommand {
 
     @OptionGroup var file: VectorFileOptions
 
+    @Flag(name: .long, help: "At the end, print the load time and the time spent answering to stderr (one JSON line).")
+    var timing = false
+
     func run() throws {
+        let clock = ContinuousClock()
+        let started = clock.now
         let vectors = file.load(quiet: true)
+        let loaded = clock.now
+        var answering = Duration.zero
+        var answered = 0
+        defer {
+            if timing {
+                let load = loaded - started
+                FileHandle.standardError.write(
+                    Data(
+                        "{\"load_seconds\": \(seconds(load)), \"answer_seconds\": \(seconds(answering)), \"queries\": \(answered)}\n"
+                            .utf8))
+            }
+        }
         let server = VectorQueryProtocol(vectors: vectors, loadedLimit: file.limit)
         var lineNumber = 0
         var output: [UInt8] = []
@@ -123,7 +138,10 @@ struct VectorsQuery: ParsableCommand {
                 let line = pending[start..<newline]
                 start = newline + 1
                 if line.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
+                let before = clock.now
                 output += server.answer(line, lineNumber: lineNumber)
+                answering += clock.now - before
+                answered += 1
                 output.append(0x0A)
             }
             pending.removeFirst(start)
@@ -138,6 +156,11 @@ struct VectorsQuery: ParsableCommand {
             if atEnd { break }
         }
     }
+}
+
+/// A duration in seconds.
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
 }
 
 /// Prints rows as aligned columns (numbers right-aligned), or as JSON for --json.
