@@ -18,10 +18,12 @@ public enum ConfigSchema {
     }
 
     static let crossFieldRules = """
-        Also checked by sluice, not expressible here: tokenizer needs exactly one of vocab and train; with train, \
-        the special token ids are the last vocab_size ids, and merges is not allowed; \
+        Also checked by sluice, not expressible here: tokenizer needs exactly one of vocab, train and words; with train, \
+        the special token ids are the last vocab_size ids, and merges is not allowed; with words, special_tokens is left out \
+        and document_separator is "<|endoftext|>", "<|unk|>" or null; \
         tokenizer.document_separator must be a key of tokenizer.special_tokens; special token ids must be distinct; window needs tokenizer; embedding needs \
-        window; embedding.context_length must be at least window.max_length; init "pretrained" needs embedding.pretrained.
+        window; embedding.context_length must be at least window.max_length; init "pretrained" needs embedding.pretrained or \
+        embedding.vectors (not both); embedding.vectors needs tokenizer.words.
         """
 
     static func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }

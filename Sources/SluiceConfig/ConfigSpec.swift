@@ -286,7 +286,8 @@ public enum ConfigSpec {
         ConfigField("ingest", .object(ingest), default: .object([]), "Reading inputs into documents."),
         ConfigField(
             "tokenizer", .nullable(.object(tokenizer)), default: .null,
-            "Byte-level BPE tokenization; null: the run stops after ingest."),
+            "Byte-level BPE tokenization (or the book's word-level tokenizer with words); null: the run stops after ingest."
+        ),
         ConfigField(
             "window", .nullable(.object(window)), default: .null,
             "Sliding windows and batches; null: the run stops after tokenize."),
