@@ -83,14 +83,17 @@ public enum ConfigSpec {
             "Pairs seen fewer times are never merged."),
     ]
 
+    /// A word-vectors file's format, or null for detection (SluiceVectors' `VectorFormat` names).
+    static let vectorFormat = ConfigType.nullable(
+        .enumeration(["word2vec-binary", "word2vec-text", "glove", "safetensors"]))
+
     public static let words: [ConfigField] = [
         ConfigField(
             "vocab_from", .nullable(.string), default: .null,
             "null: the book's vocabulary of this run's documents (their sorted distinct pieces, then <|endoftext|>, <|unk|>); or a word-vectors file whose keys, in file order, are the vocabulary (the two specials appended when missing). Relative to the config file."
         ),
         ConfigField(
-            "vocab_format", .nullable(.enumeration(["word2vec-binary", "word2vec-text", "glove", "safetensors"])),
-            default: .null, "Format of vocab_from; null: detected from its content."),
+            "vocab_format", vectorFormat, default: .null, "Format of vocab_from; null: detected from its content."),
         ConfigField(
             "lowercase", .boolean, default: .bool(false),
             "Look pieces up lower-cased (Python's str.lower()), for lower-case vocabularies such as GloVe's."),
@@ -177,8 +180,7 @@ public enum ConfigSpec {
             "init \"pretrained\" with a word-level tokenizer: a word2vec/GloVe/fastText/safetensors vectors file. Row i of the token table is the vector of word i (looked up lower-cased with words.lowercase); the position table and the rows of words without a vector are the torch tables of seed."
         ),
         ConfigField(
-            "vectors_format", .nullable(.enumeration(["word2vec-binary", "word2vec-text", "glove", "safetensors"])),
-            default: .null, "Format of vectors; null: detected from its content."),
+            "vectors_format", vectorFormat, default: .null, "Format of vectors; null: detected from its content."),
         ConfigField(
             "missing_vectors", .enumeration(["torch", "zeros"]), default: .string(Array("torch".utf8)),
             "Rows of tokens without a vector (<|unk|>, <|endoftext|>, words the file lacks): the seeded torch row (as if nn.Embedding were created, then the known rows copied in), or zeros."
