@@ -201,3 +201,20 @@ def test_people_commands(sluice, tmp_path):
     converted = subprocess.run([sluice, "vectors", "convert", str(spaced), "--to", "safetensors",
                                 str(tmp_path / "s.safetensors")], capture_output=True, text=True, check=True)
     assert "s.vocab.txt" in converted.stdout
+
+
+def test_query_answers_each_line_as_it_arrives(sluice, tmp_path):
+    """A program holding the pipe open gets each answer before it sends the next query."""
+    vectors = tmp_path / "v.txt"
+    vectors.write_text("3 2\nking 1 0\nqueen 0.9 0.1\nman 0 1\n")
+    process = subprocess.Popen([sluice, "vectors", "query", str(vectors)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, bufsize=1)
+    try:
+        for word, nearest in (("king", "queen"), ("man", "queen")):
+            process.stdin.write(json.dumps({"id": word, "op": "most_similar", "args": {"positive": [word], "topn": 1}}) + "\n")
+            process.stdin.flush()
+            answer = json.loads(process.stdout.readline())
+            assert answer["id"] == word and answer["result"][0][0] == nearest
+    finally:
+        process.stdin.close()
+        assert process.wait(timeout=30) == 0
