@@ -52,9 +52,9 @@ public struct OutputEstimate: Sendable {
         if let words {
             vocabularyRows =
                 words.vocabFrom.flatMap {
-                    WordVectors.recordCount(
+                    try? WordVectors.peekShape(
                         configuration.resolvePath($0), format: words.vocabFormat.flatMap(VectorFormat.init(rawValue:)))
-                }.map { $0 + 2 } ?? max(2, tokens / 10)
+                }.map { $0.count + 2 } ?? max(2, tokens / 10)
         }
         let idBytes = vocabularyRows <= 1 << 16 ? 2 : 4
         var lines = [

@@ -106,6 +106,7 @@ public struct PipelineRunner {
 
     /// Plans and prepares `layout.root` for workers without running anything (`sluice plan --write`).
     public func prepare(encoder: PlanFileEncoder = PlanFileEncoder()) throws -> Plan {
+        try ReferencedFiles.check(configuration)
         let plan = try Plan(configuration: configuration)
         try OutputDirectory(layout: layout).prepare(
             configuration: configuration, configText: configuration.text, plan: plan, startOver: options.force,

@@ -82,29 +82,56 @@ extension WordVectors {
         }
     }
 
-    /// How many records a vectors file says it holds, reading only its header (GloVe: its
-    /// lines), for estimates; nil if it cannot be read.
-    public static func recordCount(_ path: String, format: VectorFormat? = nil) -> Int? {
-        guard let data = try? readFile(path) else { return nil }
+    /// What a vectors file holds, from its header alone (GloVe: its line count and line 1):
+    /// for checks before a run and for estimates, without loading the matrix.
+    /// - Throws: `VectorsError` for a file that is missing or has no readable header.
+    public static func peekShape(_ path: String, format: VectorFormat? = nil) throws(VectorsError)
+        -> (count: Int, dim: Int, format: VectorFormat)
+    {
+        let data = try readFile(path)
         let detected: VectorFormat
-        if let format {
-            detected = format
-        } else {
-            guard let found = try? detectFormat(data: data, path: path) else { return nil }; detected = found
-        }
+        if let format { detected = format } else { detected = try detectFormat(data: data, path: path) }
+        let head = [UInt8](data.prefix(1 << 16))
+        let parser = RecordParser(path: path, unicodeErrors: .strict)
         switch detected {
         case .safetensors:
-            guard
-                let text = String(data: data.dropFirst(8).prefix(4096), encoding: .utf8)
-                    ?? String(bytes: data.dropFirst(8).prefix(4096), encoding: .isoLatin1),
-                let shape = text.range(of: #""shape":\[[0-9]+"#, options: .regularExpression)
-            else { return nil }
-            return Int(text[shape].split(separator: "[").last ?? "")
+            var length = 0
+            for (index, byte) in head.prefix(8).enumerated() { length |= Int(byte) << (8 * index) }
+            guard head.count >= 8, length <= data.count - 8, length < 100_000_000 else {
+                throw VectorsError(.valueError, "not a safetensors file (its header length does not fit)", file: path)
+            }
+            let layout: SafeTensors.Layout
+            do {
+                layout = try SafeTensors.layout(of: [UInt8](data.prefix(8 + length)), path: path)
+            } catch {
+                throw VectorsError(.valueError, error.message, file: path)
+            }
+            guard let entry = layout.tensors.first(where: { $0.tensor.name == "vectors" }),
+                entry.tensor.shape.count == 2
+            else {
+                throw VectorsError(.valueError, "no 2-dimensional tensor \"vectors\"", file: path)
+            }
+            return (entry.tensor.shape[0], entry.tensor.shape[1], detected)
         case .word2vecBinary, .word2vecText:
-            let line = data.prefix { $0 != 0x0A }
-            return String(decoding: line, as: UTF8.self).split(separator: " ").first.flatMap { Int($0) }
+            let (count, dim) = try parser.header(head.prefix { $0 != 0x0A }[...])
+            return (count, dim, detected)
         case .glove:
-            return data.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) }
+            var lines = 0
+            data.withUnsafeBytes { raw in
+                guard let base = raw.baseAddress else { return }
+                var index = 0
+                while index < raw.count {
+                    guard let found = memchr(base + index, 0x0A, raw.count - index) else {
+                        lines += 1
+                        break
+                    }
+                    lines += 1
+                    index = UnsafeRawPointer(found) - base + 1
+                }
+            }
+            var first = head.prefix { $0 != 0x0A }
+            while let last = first.last, RecordParser.isASCIISpace(last) { first = first.dropLast() }
+            return (lines, first.split(separator: 0x20, omittingEmptySubsequences: false).count - 1, detected)
         }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import SluiceConfig
 import SluiceIO
+import SluicePipeline
 
 struct Config: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,6 +19,7 @@ struct Config: ParsableCommand {
         func run() throws {
             do {
                 let configuration = try Configuration.load(file: config)
+                try ReferencedFiles.check(configuration)
                 print(configuration.resolved.serialized())
                 print("\(config): OK (resolved config SHA-256 \(configuration.resolvedSHA256))")
             } catch {

@@ -42,6 +42,7 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         do {
             let configuration = try Configuration.load(file: config)
+            try ReferencedFiles.check(configuration)
             var options = PipelineRunner.Options()
             options.outputOverride = out.map { URL(fileURLWithPath: $0).standardized.path }
             let runner = PipelineRunner(configuration: configuration, options: options)

@@ -114,9 +114,18 @@ def test_words_config_rules(sluice, tmp_path):
     assert code != 0 and "word-level tokenizer" in text
     code, text = check({"tokenizer": {"words": {}}, "window": {}, "embedding": {"init": "pretrained"}})
     assert code != 0 and "vectors" in text
-    code, _ = check({"tokenizer": {"words": {"lowercase": True}}, "window": {},
-                     "embedding": {"init": "pretrained", "vectors": "v.txt", "output_dim": 50}})
+    vectors = {"tokenizer": {"words": {"lowercase": True}}, "window": {},
+               "embedding": {"init": "pretrained", "vectors": "v.txt", "output_dim": 3}}
+    code, text = check(vectors)
+    assert code != 0 and "embedding.vectors" in text and "v.txt" in text and len(text.strip().splitlines()) == 1
+    (tmp_path / "v.txt").write_text("king 1 2 3 4\nqueen 5 6 7 8\n")
+    code, text = check(vectors)
+    assert code != 0 and "4-dimensional" in text and "output_dim is 3" in text
+    vectors["embedding"]["output_dim"] = 4
+    code, _ = check(vectors)
     assert code == 0
+    code, text = check({"tokenizer": {"words": {"vocab_from": "missing.bin"}}})
+    assert code != 0 and "tokenizer.words.vocab_from" in text and "missing.bin" in text
 
 
 @needs_shared
