@@ -85,7 +85,7 @@ public final class IngestReader {
             report.documentBytes += text.count
             try sink(text)
         case .rejected(let reason, var message):
-            let offset = reason == .invalidUTF8 ? TextPolicy.firstInvalidUTF8(raw) : nil
+            let offset = reason == .invalidUTF8 ? UTF8Repair.firstInvalid(raw) : nil
             // invalid_utf8 "fail" stops the run whatever on_bad_input says.
             let fatal = reason == .invalidUTF8 && settings.invalidUTF8 == .fail
             if fatal { message += "; fix the input or set ingest.invalid_utf8 to \"replace\"" }

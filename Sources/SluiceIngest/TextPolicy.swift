@@ -52,7 +52,7 @@ public struct TextPolicy: Sendable {
                 bytes.removeFirst(3)
                 repairs.byteOrderMarksStripped += 1
             }
-            let (repaired, bad) = Self.repairUTF8(bytes)
+            let (repaired, bad) = UTF8Repair.repair(bytes, mode: .replace)
             if bad > 0 {
                 if settings.invalidUTF8 != .replace { return invalid(bad) }
                 bytes = repaired
@@ -71,14 +71,6 @@ public struct TextPolicy: Sendable {
             .invalidUTF8,
             "\(count) invalid UTF-8 sequence(s); ingest.invalid_utf8 is \"\(settings.invalidUTF8.rawValue)\"")
     }
-
-    /// Replaces each maximal invalid subpart with U+FFFD (`UTF8Repair.repair`).
-    public static func repairUTF8(_ bytes: [UInt8]) -> (bytes: [UInt8], replaced: Int) {
-        UTF8Repair.repair(bytes, mode: .replace)
-    }
-
-    /// Offset of the first byte that is not part of well-formed UTF-8, or nil.
-    public static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? { UTF8Repair.firstInvalid(bytes) }
 
     /// Decodes UTF-16 with a byte order mark to UTF-8; unpaired surrogates and a dangling odd
     /// byte become U+FFFD and are counted.

@@ -1,6 +1,7 @@
 import Foundation
 import SluiceBPE
 import SluiceIO
+import SluiceWords
 
 /// `sluice inspect OUT [--batch K]`: a readable summary of an output directory, and one batch
 /// decoded back to text with the tokenizer stored beside it.
@@ -64,7 +65,7 @@ public enum OutputInspector {
         if manifest["tokenizer"]?["kind"]?.string == "words" {
             let file = [UInt8](try Data(contentsOf: URL(fileURLWithPath: layout.wordVocabulary)))
             encoder = .words(
-                TokenizerStage.wordTokenizer(file: file, lowercase: manifest["tokenizer"]?["lowercase"]?.bool ?? false))
+                WordTokenizer(wordList: file, lowercase: manifest["tokenizer"]?["lowercase"]?.bool ?? false))
         } else {
             encoder = .bpe(
                 try BPEEncoder(

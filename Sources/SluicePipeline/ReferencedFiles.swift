@@ -25,12 +25,17 @@ public enum ReferencedFiles {
             } catch {
                 throw PipelineError(.config, "embedding.vectors: \(error) (in \(configuration.file))", path: path)
             }
-            guard shape.dim == embedding.outputDim else {
-                throw PipelineError(
-                    .config,
-                    "embedding.vectors: \(path) has \(shape.dim)-dimensional vectors, but embedding.output_dim is \(embedding.outputDim); set output_dim to \(shape.dim) (in \(configuration.file))",
-                    path: path)
-            }
+            try checkWidth(shape.dim, outputDim: embedding.outputDim, path: path)
+        }
+    }
+
+    /// The vectors' width must be `embedding.output_dim`.
+    static func checkWidth(_ dim: Int, outputDim: Int, path: String) throws(PipelineError) {
+        guard dim == outputDim else {
+            throw PipelineError(
+                .config,
+                "embedding.vectors: \(path) has \(dim)-dimensional vectors, but embedding.output_dim is \(outputDim); set output_dim to \(dim)",
+                path: path)
         }
     }
 }

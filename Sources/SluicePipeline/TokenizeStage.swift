@@ -99,12 +99,13 @@ public enum TokenizeStage: StageRunner {
         var documents = 0
         var tokenCount = 0
         var unknownTokens = 0
-        var unknownPieces = Set<ArraySlice<UInt8>>()
+        // Copies, not slices: a slice would keep its whole document alive.
+        var unknownPieces = Set<[UInt8]>()
         while let document = try reader.next() {
             ids.removeAll(keepingCapacity: true)
             tokenizer.encode(document: document, into: &ids) { piece in
                 unknownTokens += 1
-                unknownPieces.insert(piece)
+                unknownPieces.insert(Array(piece))
             }
             var documentTokens = UInt32(ids.count).littleEndian
             try withUnsafeBytes(of: &documentTokens) { try lengths.write($0) }
@@ -131,7 +132,7 @@ public enum TokenizeStage: StageRunner {
             sourceSHA256: source.sha256, tokenizerSHA256: tokenizerSHA256, identity: identity)
         if case .words = tokenizer {
             sidecar.unknownTokens = unknownTokens
-            sidecar.unknownPieces = unknownPieces.map { Array($0) }.sorted { $0.lexicographicallyPrecedes($1) }.map {
+            sidecar.unknownPieces = unknownPieces.sorted { $0.lexicographicallyPrecedes($1) }.map {
                 String(decoding: $0, as: UTF8.self)
             }
         }

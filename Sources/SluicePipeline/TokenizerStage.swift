@@ -135,7 +135,7 @@ public enum TokenizerStage: StageRunner {
             } catch {
                 throw PipelineError(.config, "tokenizer.words.vocab_from: \(error)", path: vectorsFile)
             }
-            tokenizer = WordTokenizer(tokens: (0..<vectors.count).map { vectors.keys[$0] }, lowercase: words.lowercase)
+            tokenizer = WordTokenizer(tokens: vectors.keys.strings, lowercase: words.lowercase)
         } else {
             var pieces = Set<[UInt8]>()
             for count in counts {
@@ -145,13 +145,13 @@ public enum TokenizerStage: StageRunner {
             }
             tokenizer = WordTokenizer(sortedPieces: pieces, lowercase: words.lowercase)
         }
-        if let bad = tokenizer.tokens.firstIndex(where: { $0.contains("\n") || $0.contains("\r") }) {
+        guard let file = tokenizer.wordList else {
+            let bad = (tokenizer.tokens.firstIndex { $0.utf8.contains(0x0A) } ?? 0) + 1
             throw PipelineError(
                 .config,
-                "tokenizer.words.vocab_from: key \(bad + 1) contains a line break, which no piece can; remove it from the vectors file",
+                "tokenizer.words.vocab_from: key \(bad) contains a newline, which no piece can; remove it from the vectors file",
                 path: vectorsFile)
         }
-        let file = Array((tokenizer.tokens.joined(separator: "\n") + "\n").utf8)
         let record = Record(
             sha256: wordsIdentity(file, lowercase: words.lowercase), tiktokenSHA256: SHA256Hasher.hex(file),
             specialTokens: [
@@ -245,16 +245,9 @@ public enum TokenizerStage: StageRunner {
     static func tokenizer(_ record: Record, layout: OutputLayout) throws -> RunTokenizer {
         if record.isWords {
             let bytes = try Completion.readVerified(layout.workWordVocabulary, sha256: record.tiktokenSHA256)
-            return .words(wordTokenizer(file: bytes, lowercase: record.lowercase ?? false))
+            return .words(WordTokenizer(wordList: bytes, lowercase: record.lowercase ?? false))
         }
         return .bpe(try encoder(record, layout: layout))
-    }
-
-    /// A word vocabulary file (one token per line) as a tokenizer.
-    static func wordTokenizer(file bytes: [UInt8], lowercase: Bool) -> WordTokenizer {
-        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-        if lines.last?.isEmpty == true { lines.removeLast() }
-        return WordTokenizer(tokens: lines.map { String(decoding: $0, as: UTF8.self) }, lowercase: lowercase)
     }
 
     /// The run's BPE tokenizer, checked against its record.

@@ -188,8 +188,7 @@ public enum WindowStage: StageRunner {
             let path = configuration.resolvePath(file)
             var info = stat()
             guard stat(path, &info) == 0 else {
-                throw PipelineError(
-                    .config, "embedding.\(key): \(path): no such file (in \(configuration.file))", path: path)
+                throw PipelineError.system("cannot read embedding.\(key)", path: path)
             }
             hasher.add(key, "\(path) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
         }
@@ -279,12 +278,12 @@ public enum WindowStage: StageRunner {
                 // The book creates the tables, then the DataLoader, from one manual_seed.
                 if embedding.seed == window.seed { shuffleGenerator = made.generator }
                 if let vectors = embedding.vectors {
-                    let coverage = try copyWordVectors(
-                        configuration.resolvePath(vectors), format: embedding.vectorsFormat, into: &token,
-                        rows: vocabSize, dim: dim, zeroMissing: embedding.missingVectors == "zeros",
-                        tokenizer: tokenizer, layout: layout)
-                    vectorCoverage = try countTokensWithoutVector(
-                        coverage, stream: stream, idBytes: idBytes, layout: layout)
+                    let path = configuration.resolvePath(vectors)
+                    let missing = try copyWordVectors(
+                        path, format: embedding.vectorsFormat, into: &token, rows: vocabSize, dim: dim,
+                        zeroMissing: embedding.missingVectors == "zeros", tokenizer: tokenizer, layout: layout)
+                    vectorCoverage = try Self.vectorCoverage(
+                        file: path, missing: missing, stream: stream, idBytes: idBytes, layout: layout)
                 }
             } else {
                 let path = configuration.resolvePath(embedding.pretrained ?? "")
@@ -398,12 +397,12 @@ public enum WindowStage: StageRunner {
     }
 
     /// Rows whose token has a vector in `path` replace the torch rows of `token` (row i is
-    /// word i's vector, looked up as the tokenizer looks pieces up). Returns the coverage with
-    /// a per-row flag in `missing` order.
+    /// word i's vector, looked up as the tokenizer looks pieces up); the others stay torch's or
+    /// become zeros. Returns which rows have no vector.
     static func copyWordVectors(
         _ path: String, format: String?, into token: inout [Float], rows: Int, dim: Int, zeroMissing: Bool,
         tokenizer record: TokenizerStage.Record, layout: OutputLayout
-    ) throws -> (coverage: VectorCoverage, missing: [Bool]) {
+    ) throws -> [Bool] {
         guard case .words(let words) = try TokenizerStage.tokenizer(record, layout: layout) else {
             throw PipelineError(.config, "embedding.vectors needs the word-level tokenizer (tokenizer.words)")
         }
@@ -414,50 +413,40 @@ public enum WindowStage: StageRunner {
         } catch {
             throw PipelineError(.config, "embedding.vectors: \(error)", path: path)
         }
-        guard vectors.dim == dim else {
-            throw PipelineError(
-                .config,
-                "embedding.vectors: \(path) has \(vectors.dim)-dimensional vectors, but embedding.output_dim is \(dim); set output_dim to \(vectors.dim)",
-                path: path)
-        }
+        // ReferencedFiles checked the header before the run; the file may have changed since.
+        try ReferencedFiles.checkWidth(vectors.dim, outputDim: dim, path: path)
         var missing = [Bool](repeating: true, count: rows)
-        var fromVectors = 0
         for id in 0..<min(rows, words.count) {
-            let key = words.lookupForm(words.tokens[id])
-            guard let index = vectors.index(of: key) else { continue }
+            guard let index = vectors.index(of: words.lookupForm(words.tokens[id])) else { continue }
             token.replaceSubrange(id * dim..<(id + 1) * dim, with: vectors.row(index))
             missing[id] = false
-            fromVectors += 1
         }
         if zeroMissing {
             for id in 0..<rows where missing[id] {
                 token.replaceSubrange(id * dim..<(id + 1) * dim, with: repeatElement(0, count: dim))
             }
         }
-        let coverage = VectorCoverage(
-            file: path, rowsFromVectors: fromVectors, rowsWithoutVector: rows - fromVectors, tokensWithoutVector: 0,
-            streamTokens: 0)
-        return (coverage, missing)
+        return missing
     }
 
-    /// Counts the training stream's tokens whose row has no vector.
-    static func countTokensWithoutVector(
-        _ copied: (coverage: VectorCoverage, missing: [Bool]), stream: TokenStream, idBytes: Int, layout: OutputLayout
+    /// The coverage of `missing` rows: the rows, and the training stream's tokens, without a vector.
+    static func vectorCoverage(
+        file: String, missing: [Bool], stream: TokenStream, idBytes: Int, layout: OutputLayout
     ) throws -> VectorCoverage {
-        var coverage = copied.coverage
-        let file = try TokenStreamFile(path: layout.streamFile, idBytes: idBytes, length: stream.length)
+        let withoutVector = missing.filter { $0 }.count
+        var coverage = VectorCoverage(
+            file: file, rowsFromVectors: missing.count - withoutVector, rowsWithoutVector: withoutVector,
+            tokensWithoutVector: 0, streamTokens: stream.length)
+        let reader = try TokenStreamFile(path: layout.streamFile, idBytes: idBytes, length: stream.length)
         var ids: [UInt32] = []
         var start = 0
         while start < stream.length {
             let count = min(1 << 20, stream.length - start)
             ids.removeAll(keepingCapacity: true)
-            try file.read(start: start, count: count, into: &ids)
-            for id in ids where Int(id) >= copied.missing.count || copied.missing[Int(id)] {
-                coverage.tokensWithoutVector += 1
-            }
+            try reader.read(start: start, count: count, into: &ids)
+            for id in ids where Int(id) >= missing.count || missing[Int(id)] { coverage.tokensWithoutVector += 1 }
             start += count
         }
-        coverage.streamTokens = stream.length
         return coverage
     }
 

@@ -89,9 +89,11 @@ public struct VectorQueryProtocol: Sendable {
         func strings(_ name: String) throws(VectorsError) -> [String] {
             guard let value = node[name], value.value != .null else { return [] }
             if let single = value.string { return [single] }
-            guard case .array(let items) = value.value, let strings = Optional(items.compactMap(\.string)),
-                strings.count == items.count
-            else { throw VectorsError(.typeError, "argument \"\(name)\" must be a list of keys") }
+            let strings: [String]? =
+                if case .array(let items) = value.value, items.allSatisfy({ $0.string != nil }) {
+                    items.compactMap(\.string)
+                } else { nil }
+            guard let strings else { throw VectorsError(.typeError, "argument \"\(name)\" must be a list of keys") }
             return strings
         }
         func int(_ name: String, default fallback: Int?) throws(VectorsError) -> Int? {
@@ -101,15 +103,21 @@ public struct VectorQueryProtocol: Sendable {
             }
             return number
         }
+        /// A JSON number as the Python float it is.
+        static func double(_ node: JSONNode) -> Double? {
+            switch node.value {
+            case .integer(let number): Double(number)
+            case .number(let number): number
+            default: nil
+            }
+        }
+        /// A raw vector: numbers rounded to float32 as np.asarray(…, dtype=float32) does.
         static func floats(_ node: JSONNode) -> [Float]? {
             guard case .array(let items) = node.value else { return nil }
             var values: [Float] = []
             for item in items {
-                switch item.value {
-                case .integer(let number): values.append(Float(Double(number)))
-                case .number(let number): values.append(Float(number))
-                default: return nil
-                }
+                guard let number = double(item) else { return nil }
+                values.append(Float(number))
             }
             return values
         }
@@ -126,10 +134,10 @@ public struct VectorQueryProtocol: Sendable {
                 if let key = item.string {
                     terms.append(.key(key, weight: nil))
                 } else if case .array(let pair) = item.value, pair.count == 2, let key = pair[0].string,
-                    let weight = Self.floats(JSONNode(.array([pair[1]])))?.first
+                    let weight = Self.double(pair[1])
                 {
-                    terms.append(.key(key, weight: Double(weight)))
-                    _ = weight
+                    // The weight stays a double, as gensim's weights are Python floats.
+                    terms.append(.key(key, weight: weight))
                 } else if let vector = Self.floats(item) {
                     terms.append(.vector(vector, weight: nil))
                 } else {

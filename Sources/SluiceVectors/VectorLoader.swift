@@ -91,48 +91,23 @@ extension WordVectors {
         let data = try readFile(path)
         let detected: VectorFormat
         if let format { detected = format } else { detected = try detectFormat(data: data, path: path) }
-        let head = [UInt8](data.prefix(1 << 16))
         let parser = RecordParser(path: path, unicodeErrors: .strict)
-        switch detected {
-        case .safetensors:
-            var length = 0
-            for (index, byte) in head.prefix(8).enumerated() { length |= Int(byte) << (8 * index) }
-            guard head.count >= 8, length <= data.count - 8, length < 100_000_000 else {
-                throw VectorsError(.valueError, "not a safetensors file (its header length does not fit)", file: path)
-            }
-            let layout: SafeTensors.Layout
-            do {
-                layout = try SafeTensors.layout(of: [UInt8](data.prefix(8 + length)), path: path)
-            } catch {
-                throw VectorsError(.valueError, error.message, file: path)
-            }
-            guard let entry = layout.tensors.first(where: { $0.tensor.name == "vectors" }),
-                entry.tensor.shape.count == 2
-            else {
-                throw VectorsError(.valueError, "no 2-dimensional tensor \"vectors\"", file: path)
-            }
-            return (entry.tensor.shape[0], entry.tensor.shape[1], detected)
-        case .word2vecBinary, .word2vecText:
-            let (count, dim) = try parser.header(head.prefix { $0 != 0x0A }[...])
-            return (count, dim, detected)
-        case .glove:
-            var lines = 0
-            data.withUnsafeBytes { raw in
-                guard let base = raw.baseAddress else { return }
-                var index = 0
-                while index < raw.count {
-                    guard let found = memchr(base + index, 0x0A, raw.count - index) else {
-                        lines += 1
-                        break
-                    }
-                    lines += 1
-                    index = UnsafeRawPointer(found) - base + 1
+        let result = data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> Result<(Int, Int), VectorsError> in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            return Result { () throws(VectorsError) -> (Int, Int) in
+                switch detected {
+                case .safetensors:
+                    let entry = try parser.safetensorsEntry(bytes)
+                    return (entry.count, entry.dim)
+                case .word2vecBinary, .word2vecText:
+                    return try parser.header(bytes.prefix { $0 != 0x0A }.map { $0 }[...])
+                case .glove:
+                    return try parser.gloveShape(bytes)
                 }
             }
-            var first = head.prefix { $0 != 0x0A }
-            while let last = first.last, RecordParser.isASCIISpace(last) { first = first.dropLast() }
-            return (lines, first.split(separator: 0x20, omittingEmptySubsequences: false).count - 1, detected)
         }
+        let (count, dim) = try result.get()
+        return (count, dim, detected)
     }
 
     /// `x.safetensors` → `x.vocab.txt`.
@@ -144,10 +119,9 @@ extension WordVectors {
     /// text by whether the first record reads as text), else GloVe.
     public static func detectFormat(data: Data, path: String) throws(VectorsError) -> VectorFormat {
         let head = [UInt8](data.prefix(1 << 16))
-        if head.count >= 9, head[8] == UInt8(ascii: "{"),
-            path.hasSuffix(".safetensors") || head[0..<8].reduce(0, { $0 | Int($1) }) != 0,
-            head[9...].prefix(2).first == UInt8(ascii: "\"")
-        {
+        // safetensors: a little-endian header length that fits the file, then a JSON object.
+        let length = head.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        if head.count >= 10, length >= 2, length <= data.count - 8, head[8] == UInt8(ascii: "{") {
             return .safetensors
         }
         guard let newline = head.firstIndex(of: 0x0A) ?? (head.count == data.count ? head.count : nil) else {
@@ -338,30 +312,7 @@ struct RecordParser {
             }
             (count, dim) = try header(Array(bytes[line])[...])
         } else {
-            // gensim counts every readline() and takes dim from line 1's fields.
-            var lines = 0
-            if let base = bytes.baseAddress {
-                var index = 0
-                while index < end {
-                    guard let found = memchr(base + index, 0x0A, end - index) else {
-                        lines += 1
-                        break
-                    }
-                    lines += 1
-                    index = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - base + 1
-                }
-            }
-            count = lines
-            let firstEnd = bytes.firstIndex(of: 0x0A) ?? end
-            var first = firstEnd
-            while first > 0 && Self.isASCIISpace(bytes[first - 1]) { first -= 1 }
-            let fields = bytes[0..<first].split(separator: 0x20, omittingEmptySubsequences: false).count
-            dim = fields - 1
-            guard dim >= 1 else {
-                throw VectorsError(
-                    .valueError, "line 1 has no values after the word; not a GloVe file", file: path, location: "line 1"
-                )
-            }
+            (count, dim) = try gloveShape(bytes)
         }
         let rows = min(count, limit ?? count)
         try reserve(rows: rows, dim: dim, minimumRecordBytes: 2 * dim, available: end - position)
@@ -437,15 +388,41 @@ struct RecordParser {
     @inline(__always)
     static func isASCIISpace(_ byte: UInt8) -> Bool { byte == 0x20 || (byte >= 0x09 && byte <= 0x0D) }
 
+    /// GloVe's shape as gensim takes it: every readline() counts (a trailing blank line too),
+    /// dim is the field count of line 1 (right-stripped) minus one.
+    func gloveShape(_ bytes: UnsafeBufferPointer<UInt8>) throws(VectorsError) -> (count: Int, dim: Int) {
+        let end = bytes.count
+        var lines = 0
+        if let base = bytes.baseAddress {
+            var index = 0
+            while index < end {
+                guard let found = memchr(base + index, 0x0A, end - index) else {
+                    lines += 1
+                    break
+                }
+                lines += 1
+                index = UnsafeRawPointer(found).assumingMemoryBound(to: UInt8.self) - base + 1
+            }
+        }
+        var first = bytes.firstIndex(of: 0x0A) ?? end
+        while first > 0 && Self.isASCIISpace(bytes[first - 1]) { first -= 1 }
+        let dim = bytes[0..<first].split(separator: 0x20, omittingEmptySubsequences: false).count - 1
+        guard dim >= 1 else {
+            throw VectorsError(
+                .valueError, "line 1 has no values after the word; not a GloVe file", file: path, location: "line 1")
+        }
+        return (lines, dim)
+    }
+
     // MARK: - safetensors
 
-    mutating func safetensors(_ bytes: UnsafeBufferPointer<UInt8>, vocabFile: String, limit: Int?) throws(VectorsError)
-        -> WordVectors
+    /// The `vectors` tensor of a safetensors file: F32 [count, dim] and where its data starts.
+    func safetensorsEntry(_ bytes: UnsafeBufferPointer<UInt8>) throws(VectorsError)
+        -> (count: Int, dim: Int, dataStart: Int)
     {
-        let headerBytes = Array(bytes.prefix(8))
         var length = 0
-        for (index, byte) in headerBytes.enumerated() { length |= Int(byte) << (8 * index) }
-        guard headerBytes.count == 8, length >= 2, length <= bytes.count - 8 else {
+        for (index, byte) in bytes.prefix(8).enumerated() { length |= Int(byte) << (8 * index) }
+        guard bytes.count >= 8, length >= 2, length <= bytes.count - 8 else {
             throw VectorsError(.valueError, "not a safetensors file (its header length does not fit)", file: path)
         }
         let layout: SafeTensors.Layout
@@ -466,11 +443,16 @@ struct RecordParser {
                 "tensor \"vectors\" is \(entry.tensor.dtype.rawValue) \(entry.tensor.shape); expected F32 [count, dim]",
                 file: path)
         }
-        let (count, dim) = (entry.tensor.shape[0], entry.tensor.shape[1])
-        let dataStart = layout.dataStart + entry.range.lowerBound
         guard layout.dataStart + entry.range.upperBound <= bytes.count else {
             throw VectorsError(.eofError, "the file is shorter than its header says; re-create it", file: path)
         }
+        return (entry.tensor.shape[0], entry.tensor.shape[1], layout.dataStart + entry.range.lowerBound)
+    }
+
+    mutating func safetensors(_ bytes: UnsafeBufferPointer<UInt8>, vocabFile: String, limit: Int?) throws(VectorsError)
+        -> WordVectors
+    {
+        let (count, dim, dataStart) = try safetensorsEntry(bytes)
         let vocab: Data
         do {
             vocab = try Data(contentsOf: URL(fileURLWithPath: vocabFile))

@@ -73,6 +73,9 @@ public struct KeyTable: Sendable {
         String(decoding: bytes[starts[index]..<starts[index + 1]], as: UTF8.self)
     }
 
+    /// Every key as a String, in row order.
+    public var strings: [String] { (0..<count).map { self[$0] } }
+
     /// Key `index`'s UTF-8 bytes.
     public func utf8(_ index: Int) -> ArraySlice<UInt8> { bytes[starts[index]..<starts[index + 1]] }
 

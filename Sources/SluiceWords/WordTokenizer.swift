@@ -53,6 +53,25 @@ public struct WordTokenizer: Sendable {
 
     public var count: Int { tokens.count }
 
+    /// A word list: one token per line in id order (what a run writes as `tokenizer.words.txt`).
+    public init(wordList bytes: [UInt8], lowercase: Bool = false) {
+        var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
+        if lines.last?.isEmpty == true { lines.removeLast() }
+        self.init(tokens: lines.map { String(decoding: $0, as: UTF8.self) }, lowercase: lowercase)
+    }
+
+    /// The vocabulary as a word list; nil when a token holds a newline, which the format cannot
+    /// (no piece of text can: only a vectors file's key).
+    public var wordList: [UInt8]? {
+        var bytes: [UInt8] = []
+        for token in tokens {
+            guard !token.utf8.contains(0x0A) else { return nil }
+            bytes += token.utf8
+            bytes.append(0x0A)
+        }
+        return bytes
+    }
+
     public func id(of token: String) -> UInt32? { ids[token] }
 
     // MARK: - Splitting

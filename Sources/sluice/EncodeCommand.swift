@@ -39,16 +39,13 @@ struct TokenizerOptions: ParsableArguments {
         if let vocabFrom {
             do {
                 let vectors = try WordVectors.load(vocabFrom)
-                return WordTokenizer(tokens: (0..<vectors.count).map { vectors.keys[$0] }, lowercase: lowercase)
+                return WordTokenizer(tokens: vectors.keys.strings, lowercase: lowercase)
             } catch {
                 fail(error)
             }
         }
         if let vocab {
-            let bytes = readInput(vocab)
-            var lines = bytes.split(separator: 0x0A, omittingEmptySubsequences: false)
-            if lines.last?.isEmpty == true { lines.removeLast() }
-            return WordTokenizer(tokens: lines.map { String(decoding: $0, as: UTF8.self) }, lowercase: lowercase)
+            return WordTokenizer(wordList: readInput(vocab), lowercase: lowercase)
         }
         guard let text else {
             fail(
@@ -125,19 +122,21 @@ struct Encode: ParsableCommand {
 
     func run() throws {
         var bytes = readInput(file)
-        if tokenizer.words {
-            if let offset = TextPolicy.firstInvalidUTF8(bytes) {
-                if invalidUTF8 == .fail {
-                    fail(
-                        "\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace"
-                    )
-                }
-                bytes = TextPolicy.repairUTF8(bytes).bytes
+        // One text policy for both tokenizers: Python's errors="replace", or stop.
+        if let offset = UTF8Repair.firstInvalid(bytes) {
+            if invalidUTF8 == .fail {
+                fail("\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace")
             }
+            bytes = UTF8Repair.repair(bytes, mode: .replace).bytes
+        }
+        if tokenizer.words {
             let words = tokenizer.loadWords(buildFrom: bytes)
             if let saveVocab {
+                guard let list = words.wordList else {
+                    fail("--save-vocab: a token holds a newline, which a word list cannot; leave out --save-vocab")
+                }
                 do {
-                    try AtomicFileWriter.write(Array((words.tokens.joined(separator: "\n") + "\n").utf8), to: saveVocab)
+                    try AtomicFileWriter.write(list, to: saveVocab)
                 } catch {
                     fail(error)
                 }
@@ -148,12 +147,6 @@ struct Encode: ParsableCommand {
             return
         }
         let encoder = tokenizer.load()
-        if let offset = TextPolicy.firstInvalidUTF8(bytes) {
-            if invalidUTF8 == .fail {
-                fail("\(file ?? "stdin"): invalid UTF-8 at byte \(offset); fix the input or use --invalid-utf8 replace")
-            }
-            bytes = TextPolicy.repairUTF8(bytes).bytes
-        }
         var ids: [TokenID] = []
         if allowSpecial {
             do {

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceConfig
+import SluiceIO
 import SluiceIngest
 import SluiceTestSupport
 import Testing
@@ -39,11 +40,11 @@ struct TextPolicyTests {
     func matchesPython() {
         #expect(Self.pythonCases.count == 2026)
         for testCase in Self.pythonCases {
-            let (output, replaced) = TextPolicy.repairUTF8(testCase.input)
+            let (output, replaced) = UTF8Repair.repair(testCase.input, mode: .replace)
             #expect(output == testCase.output, "input \(testCase.testDescription)")
             #expect(replaced == testCase.replaced, "input \(testCase.testDescription)")
             #expect(
-                (TextPolicy.firstInvalidUTF8(testCase.input) == nil) == (replaced == 0),
+                (UTF8Repair.firstInvalid(testCase.input) == nil) == (replaced == 0),
                 "input \(testCase.testDescription)")
         }
     }
