@@ -26,6 +26,26 @@ public enum PreTokenizer {
 
     @usableFromInline static let multiByte: UInt8 = 4
 
+    /// Where a text that continues past `bytes` can be cut so that the pieces before the cut
+    /// are exactly the pieces of the whole text: the end of the last piece ending at least 8
+    /// bytes before the end of `bytes`, or 0 when there is none.
+    ///
+    /// Why 8 bytes prove it: each alternative of the pattern decides where its match ends by
+    /// looking at most at the scalar after the match and, for `\s+(?!\S)`, the one after that
+    /// (two scalars, at most 8 bytes); `\s++$` can only end at the end of `bytes`. A piece
+    /// ending 8 bytes or more before the end was decided by bytes that are all present, so more
+    /// text cannot change it — nor any piece before it, as pieces are matched left to right.
+    public static func safeCut(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        let limit = bytes.count - 8
+        var start = 0
+        while start < bytes.count {
+            let end = unsafe pieceEnd(bytes, from: start)
+            if end > limit { break }
+            start = end
+        }
+        return start
+    }
+
     /// The pieces of `text`, as byte ranges; for tests and tools, not the hot path.
     public static func pieces(_ text: [UInt8]) -> [Range<Int>] {
         var result: [Range<Int>] = []

@@ -49,13 +49,33 @@ public enum ConfigSpec {
         ),
         ConfigField(
             "on_bad_input", .enumeration(["skip", "fail"]), default: .string(Array("skip".utf8)),
-            "A corrupt archive, malformed JSONL line or unreadable file: report it and go on, or stop at the first."),
+            "A corrupt archive or member, malformed JSONL line or unreadable file: report it and go on, or stop at the first."
+        ),
         ConfigField(
-            "max_document_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
-            "A document larger than this is skipped and reported, without being read whole into memory."),
+            "on_truncated_input", .enumeration(["fail", "keep"]), default: .string(Array("fail".utf8)),
+            "An input not read completely (truncated, corrupt, stopped by a limit): finish the run and exit 4, or accept it with exit 0. The manifest lists it as partial either way."
+        ),
+        ConfigField(
+            "binary", .enumeration(["skip", "keep"]), default: .string(Array("skip".utf8)),
+            "Content that is not text (executables, images, Parquet, SQLite, PDF, NUL- or control-heavy first 64 KiB): skip and count it, or keep it as text."
+        ),
+        ConfigField(
+            "hidden_files", .enumeration(["skip", "read"]), default: .string(Array("skip".utf8)),
+            "Names with a component starting with \".\" found in folders, globs and archives: skip and count them, or read them. Inputs named in \"inputs\" are always read."
+        ),
+        ConfigField(
+            "max_document_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(17_179_869_184),
+            "A document larger than this is skipped and reported. Documents over 8 MiB stream in bounded memory."),
+        ConfigField(
+            "max_record_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(268_435_456),
+            "JSONL: a record line longer than this is skipped as it streams past (records are parsed in memory)."),
         ConfigField(
             "max_input_bytes", .integer(minimum: 1, maximum: maxInt), default: .integer(17_179_869_184),
             "Most decompressed bytes read from one input file; stops decompression bombs."),
+        ConfigField(
+            "max_compression_ratio", .integer(minimum: 1, maximum: maxInt), default: .integer(1000),
+            "Most decompressed bytes per compressed byte of one input, checked once it has given 64 MiB; stops zero bombs early."
+        ),
         ConfigField(
             "utf16", .enumeration(["decode", "reject"]), default: .string(Array("decode".utf8)),
             "A document that starts with a UTF-16 byte order mark: decode it to UTF-8, or reject it as bad input."),

@@ -5,14 +5,27 @@ import SluiceIO
 public enum InvalidUTF8Policy: String, Sendable { case replace, skip, fail }
 /// What a bad input (corrupt archive, malformed JSONL line, unreadable file) does to the run.
 public enum BadInputPolicy: String, Sendable { case skip, fail }
+/// What an input that was not read completely (truncated, corrupt, stopped by a limit) does
+/// to the run's exit status; the output marks it as partial either way.
+public enum TruncatedInputPolicy: String, Sendable { case fail, keep }
 
 /// The `ingest` section.
 public struct IngestSettings: Sendable, Equatable {
     public var textField = "text"
     public var invalidUTF8 = InvalidUTF8Policy.replace
     public var onBadInput = BadInputPolicy.skip
-    public var maxDocumentBytes = 268_435_456
+    /// Documents over `streamThresholdBytes` stream through ingest and tokenize in bounded
+    /// memory, so this limit is about disk and time, not memory.
+    public var maxDocumentBytes = 17_179_869_184
+    /// JSONL records are parsed whole, in memory: a record line is at most this long.
+    public var maxRecordBytes = 268_435_456
     public var maxInputBytes = 17_179_869_184
+    /// Decompressed bytes per compressed byte of one input, checked once it has produced
+    /// 64 MiB: stops zero bombs in milliseconds.
+    public var maxCompressionRatio = 1000
+    public var onTruncatedInput = TruncatedInputPolicy.fail
+    public var skipBinary = true
+    public var skipHiddenFiles = true
     public var decodeUTF16 = true
     public var normalizeNewlines = false
     public var stripNulBytes = false
@@ -284,6 +297,13 @@ public struct Configuration: Sendable {
             ingest.onBadInput = section["on_bad_input"]?.string.flatMap(BadInputPolicy.init) ?? ingest.onBadInput
             ingest.maxDocumentBytes = section["max_document_bytes"].flatMap(Self.int) ?? ingest.maxDocumentBytes
             ingest.maxInputBytes = section["max_input_bytes"].flatMap(Self.int) ?? ingest.maxInputBytes
+            ingest.maxRecordBytes = section["max_record_bytes"].flatMap(Self.int) ?? ingest.maxRecordBytes
+            ingest.maxCompressionRatio =
+                section["max_compression_ratio"].flatMap(Self.int) ?? ingest.maxCompressionRatio
+            ingest.onTruncatedInput =
+                section["on_truncated_input"]?.string.flatMap(TruncatedInputPolicy.init) ?? ingest.onTruncatedInput
+            ingest.skipBinary = section["binary"]?.string != "keep"
+            ingest.skipHiddenFiles = section["hidden_files"]?.string != "read"
             ingest.decodeUTF16 = section["utf16"]?.string != "reject"
             ingest.normalizeNewlines = section["newlines"]?.string == "lf"
             ingest.stripNulBytes = section["nul_bytes"]?.string == "strip"

@@ -72,8 +72,9 @@ public struct JSONNode: Sendable, Equatable {
         return nil
     }
 
+    /// The member named exactly `key` (bytes compared: NFC and NFD spellings are different keys).
     public subscript(key: String) -> JSONNode? {
-        members?.first { $0.key == key }?.value
+        members?.first { $0.key.utf8.elementsEqual(key.utf8) }?.value
     }
 
     /// "string", "integer", "number", … — how errors name a value's type.
@@ -109,11 +110,28 @@ extension JSONNode {
 
     /// Like `parse`, also returning how many lone surrogate escapes were replaced by U+FFFD.
     public static func parseCountingRepairs(_ bytes: ArraySlice<UInt8>) throws(JSONSyntaxError) -> (JSONNode, Int) {
-        let outcome = bytes.withUnsafeBufferPointer { buffer -> Result<(JSONNode, Int), JSONSyntaxError> in
+        let (node, surrogates, _) = try parseData(bytes, duplicateKeys: .reject)
+        return (node, surrogates)
+    }
+
+    /// What a repeated key in an object means.
+    public enum DuplicateKeys: Sendable {
+        /// A syntax error (configs: a repeated key is a mistake).
+        case reject
+        /// The last value wins, in the first key's place — what Python's `json` does (data).
+        case keepLast
+    }
+
+    /// Parses data: also returns the lone surrogates replaced and the duplicate keys resolved.
+    public static func parseData(_ bytes: ArraySlice<UInt8>, duplicateKeys: DuplicateKeys) throws(JSONSyntaxError)
+        -> (node: JSONNode, surrogates: Int, duplicates: Int)
+    {
+        let outcome = bytes.withUnsafeBufferPointer { buffer -> Result<(JSONNode, Int, Int), JSONSyntaxError> in
             var parser = JSONParser(bytes: buffer)
+            parser.keepLastDuplicate = duplicateKeys == .keepLast
             do throws(JSONSyntaxError) {
                 let node = try parser.parseDocument()
-                return .success((node, parser.repairedSurrogates))
+                return .success((node, parser.repairedSurrogates, parser.duplicateKeys))
             } catch {
                 return .failure(error)
             }
@@ -131,6 +149,8 @@ struct JSONParser {
     var lineStart = 0
     var depth = 0
     var repairedSurrogates = 0
+    var keepLastDuplicate = false
+    var duplicateKeys = 0
     static let maximumDepth = 512
 
     init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
@@ -204,7 +224,7 @@ struct JSONParser {
         defer { depth -= 1 }
         index += 1
         var members: [(key: String, value: JSONNode)] = []
-        var seen = Set<String>()
+        var seen: [[UInt8]: Int] = [:]  // key bytes → index in members
         skipWhitespace()
         if index < bytes.count && bytes[index] == UInt8(ascii: "}") {
             index += 1
@@ -216,8 +236,10 @@ struct JSONParser {
                 throw error("expected a quoted key, got \(describeNext())")
             }
             let (keyLine, keyColumn) = (line, column)
-            let key = String(decoding: try parseString(), as: UTF8.self)
-            guard seen.insert(key).inserted else {
+            let keyBytes = try parseString()
+            let key = String(decoding: keyBytes, as: UTF8.self)
+            let earlier = seen[keyBytes]
+            if earlier != nil && !keepLastDuplicate {
                 throw JSONSyntaxError(line: keyLine, column: keyColumn, message: "duplicate key \"\(key)\"")
             }
             skipWhitespace()
@@ -228,7 +250,13 @@ struct JSONParser {
             skipWhitespace()
             var value = try parseValue()
             (value.keyLine, value.keyColumn) = (keyLine, keyColumn)
-            members.append((key, value))
+            if let earlier {
+                duplicateKeys += 1
+                members[earlier].value = value
+            } else {
+                seen[keyBytes] = members.count
+                members.append((key, value))
+            }
             skipWhitespace()
             guard index < bytes.count else { throw error("unterminated object: expected ',' or '}'") }
             if bytes[index] == UInt8(ascii: ",") {

@@ -7,10 +7,25 @@ final class ArchiveReader {
     let handle: OpaquePointer
     /// Kept alive while a nested archive reads through it.
     private var nestedSource: NestedSource?
+    /// Decompressed bytes the reader has handed out (kept by the caller, for the ratio limit).
+    var produced = 0
+
+    /// Which formats the reader accepts.
+    enum Mode {
+        /// One compressed stream, read as a single member (`doc.txt.gz`): no archive formats, or
+        /// a stream of zeros would be taken for an empty tar and its bytes lost.
+        case raw
+        /// Archive formats only (`.tar.gz`, `.zip`, …).
+        case archive
+        /// Archive formats, else one raw stream: for data sniffed as compressed under a name
+        /// that does not say what is inside.
+        case any
+    }
 
     /// What `nextMember` found.
     enum Header {
-        case member(name: String, kind: MemberKind, declaredSize: Int?)
+        /// `encrypted`: the entry's data (or its metadata) is encrypted; it cannot be read.
+        case member(name: String, kind: MemberKind, declaredSize: Int?, encrypted: Bool)
         case end
         /// The archive is damaged here; `fatal` means nothing more can be read from it.
         case damaged(message: String, fatal: Bool)
@@ -24,15 +39,13 @@ final class ArchiveReader {
         archive_read_free(handle)
     }
 
-    /// Opens a file. `raw`: the file is one compressed stream (`doc.txt.gz`), read as a single
-    /// member with no archive formats enabled — otherwise a stream of zeros would be taken for
-    /// an empty tar and its bytes lost.
-    static func open(path: String, raw: Bool) -> Result<ArchiveReader, ArchiveMessage> {
+    /// Opens a file (its path as the bytes the file system holds).
+    static func open(path: UnsafePointer<CChar>, mode: Mode) -> Result<ArchiveReader, ArchiveMessage> {
         guard let handle = archive_read_new() else {
             return .failure(ArchiveMessage("archive_read_new failed (out of memory)"))
         }
         let reader = ArchiveReader(handle: handle)
-        reader.enableFormats(raw: raw)
+        reader.enableFormats(mode)
         if archive_read_open_filename(handle, path, 1 << 16) != ARCHIVE_OK {
             return .failure(ArchiveMessage(reader.errorText()))
         }
@@ -40,15 +53,18 @@ final class ArchiveReader {
     }
 
     /// Opens an archive whose bytes are the current member of `outer`.
-    static func openNested(in outer: ArchiveReader, raw: Bool, onRead: @escaping (Int) -> Bool) -> Result<
+    /// - Parameter prefix: bytes of the member already read (to sniff it), replayed first.
+    static func openNested(
+        in outer: ArchiveReader, mode: Mode, prefix: [UInt8] = [], onRead: @escaping (Int) -> Bool
+    ) -> Result<
         ArchiveReader, ArchiveMessage
     > {
         guard let handle = archive_read_new() else {
             return .failure(ArchiveMessage("archive_read_new failed (out of memory)"))
         }
         let reader = ArchiveReader(handle: handle)
-        reader.enableFormats(raw: raw)
-        let source = NestedSource(outer: outer.handle, onRead: onRead)
+        reader.enableFormats(mode)
+        let source = NestedSource(outer: outer.handle, prefix: prefix, onRead: onRead)
         reader.nestedSource = source
         let status = archive_read_open(
             handle, Unmanaged.passUnretained(source).toOpaque(), nil,
@@ -61,12 +77,13 @@ final class ArchiveReader {
         return .success(reader)
     }
 
-    private func enableFormats(raw: Bool) {
+    private func enableFormats(_ mode: Mode) {
         archive_read_support_filter_all(handle)
-        if raw {
+        if mode == .raw {
             archive_read_support_format_raw(handle)
             return
         }
+        if mode == .any { archive_read_support_format_raw(handle) }
         // Every real archive format, but not mtree: it bids on ordinary text files.
         archive_read_support_format_tar(handle)
         archive_read_support_format_gnutar(handle)
@@ -95,10 +112,10 @@ final class ArchiveReader {
             return .damaged(message: errorText(), fatal: status == ARCHIVE_FATAL || entry == nil)
         }
         let name: String
-        if let utf8 = archive_entry_pathname_utf8(entry) {
+        if let native = archive_entry_pathname(entry) {
+            name = PathBytes.display(PathBytes.of(native))
+        } else if let utf8 = archive_entry_pathname_utf8(entry) {
             name = String(cString: utf8)
-        } else if let native = archive_entry_pathname(entry) {
-            name = String(decoding: Array(String(cString: native).utf8), as: UTF8.self)
         } else {
             name = "<unnamed>"
         }
@@ -116,7 +133,8 @@ final class ArchiveReader {
             }
         }
         let size = archive_entry_size_is_set(entry) != 0 ? Int(archive_entry_size(entry)) : nil
-        return .member(name: name, kind: kind, declaredSize: size)
+        let encrypted = archive_entry_is_encrypted(entry) != 0
+        return .member(name: name, kind: kind, declaredSize: size, encrypted: encrypted)
     }
 
     /// Reads the next piece of the current member's data: > 0 bytes, 0 at its end, or an error.
@@ -128,6 +146,17 @@ final class ArchiveReader {
 
     /// Bytes of the file consumed so far (compressed), for error offsets.
     var compressedOffset: Int { Int(archive_filter_bytes(handle, -1)) }
+
+    /// Bytes the decompression filters have produced so far (all of them, members skipped
+    /// included): with `compressedOffset`, the decompression ratio.
+    var decompressedOffset: Int { Int(archive_filter_bytes(handle, 0)) }
+
+    /// Whether skipping a member costs nothing: an uncompressed zip read through its central
+    /// directory seeks past it. Elsewhere a skip decompresses the member, so ingest reads it
+    /// itself, under its limits.
+    var skipsBySeeking: Bool {
+        archive_format(handle) & ARCHIVE_FORMAT_BASE_MASK == ARCHIVE_FORMAT_ZIP && archive_filter_count(handle) <= 1
+    }
 
     func errorText() -> String {
         guard let text = archive_error_string(handle) else { return "unknown libarchive error" }
@@ -145,16 +174,28 @@ struct ArchiveMessage: Error {
 final class NestedSource {
     let outer: OpaquePointer
     let onRead: (Int) -> Bool
+    private var prefix: [UInt8]
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
-    init(outer: OpaquePointer, onRead: @escaping (Int) -> Bool) {
+    init(outer: OpaquePointer, prefix: [UInt8], onRead: @escaping (Int) -> Bool) {
         self.outer = outer
+        self.prefix = prefix
         self.onRead = onRead
     }
 
     deinit { buffer.deallocate() }
 
     func read(into pointer: UnsafeMutablePointer<UnsafeRawPointer?>) -> Int {
+        if !prefix.isEmpty {
+            let count = min(prefix.count, buffer.count)
+            prefix.withUnsafeBytes {
+                UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count])
+                    .copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<count]))
+            }
+            prefix.removeFirst(count)
+            pointer.pointee = UnsafeRawPointer(buffer.baseAddress)
+            return count
+        }
         let count = archive_read_data(outer, buffer.baseAddress, buffer.count)
         if count < 0 { return -1 }
         // The byte budget is shared with the outer input: over it, the nested stream ends in error.

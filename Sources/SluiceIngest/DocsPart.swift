@@ -71,6 +71,19 @@ public enum DocsPart {
             documentBytes += document.count
         }
 
+        /// Appends a document as ingest handed it on; a spooled one is copied piece by piece.
+        public func append(_ document: IngestedDocument) throws {
+            switch document {
+            case .bytes(let bytes): try append(bytes)
+            case .spooled(let spool):
+                var length = UInt64(spool.byteCount).littleEndian
+                try withUnsafeBytes(of: &length) { try frame.write($0) }
+                try spool.forEachPiece { try frame.write($0) }
+                documentCount += 1
+                documentBytes += spool.byteCount
+            }
+        }
+
         public func finish() throws(IOError) -> (sha256: String, byteCount: Int) {
             try frame.finish()
         }
@@ -90,6 +103,54 @@ public enum DocsPart {
 
         /// The next document, or nil after the last.
         public func next() throws(IOError) -> [UInt8]? {
+            guard let length = try nextLength() else { return nil }
+            return try take(length, allowEnd: false)
+        }
+
+        /// The next document in pieces of at most `pieceBytes`, so that a huge one is never held
+        /// whole: `body` gets each piece and the bytes of the document after it (0: the last).
+        /// - Returns: false after the last document.
+        public func nextDocument(pieceBytes: Int, _ body: (_ piece: [UInt8], _ remaining: Int) throws -> Void) throws
+            -> Bool
+        {
+            guard let length = try nextLength() else { return false }
+            var remaining = length
+            repeat {
+                let count = min(remaining, pieceBytes)
+                let piece = try take(count, allowEnd: false) ?? []
+                remaining -= count
+                try body(piece, remaining)
+            } while remaining > 0
+            return true
+        }
+
+        /// Every remaining document in order, as text a tokenizer can take alone: a document of at
+        /// most `pieceBytes` in one call, a larger one in chunks cut only where `safeCut` (given
+        /// the text so far, returning a cut offset or 0) says no token can cross — the one
+        /// definition of that re-cutting, for tokenize and count. `body(text, documentEnds)`.
+        public func forEachDocumentChunk(
+            pieceBytes: Int = IngestReader.streamThresholdBytes, safeCut: (UnsafeBufferPointer<UInt8>) -> Int,
+            _ body: (_ text: [UInt8], _ documentEnds: Bool) throws -> Void
+        ) throws {
+            var carry: [UInt8] = []
+            while try nextDocument(
+                pieceBytes: pieceBytes,
+                { piece, remaining in
+                    if carry.isEmpty && remaining == 0 { return try body(piece, true) }
+                    carry += piece
+                    if remaining == 0 {
+                        defer { carry = [] }
+                        return try body(carry, true)
+                    }
+                    let cut = carry.withUnsafeBufferPointer(safeCut)
+                    guard cut > 0 else { return }  // no safe cut yet: wait for more text
+                    try body(Array(carry[..<cut]), false)
+                    carry.removeFirst(cut)
+                })
+            {}
+        }
+
+        private func nextLength() throws(IOError) -> Int? {
             guard let header = try take(8, allowEnd: true) else { return nil }
             var length: UInt64 = 0
             for (index, byte) in header.enumerated() { length |= UInt64(byte) << (8 * UInt64(index)) }
@@ -98,7 +159,7 @@ public enum DocsPart {
                     .decompression, path: path,
                     "document length \(length) is implausible; the part is corrupt — re-run ingest")
             }
-            return try take(Int(length), allowEnd: false)
+            return Int(length)
         }
 
         private func take(_ count: Int, allowEnd: Bool) throws(IOError) -> [UInt8]? {

@@ -43,13 +43,15 @@ public enum CountStage: StageRunner {
         var counter = WordCounter()
         if let words = context.configuration.tokenizer?.words {
             // The book's pieces, as the word vocabulary is built from them.
-            while let document = try reader.next() {
-                WordTokenizer.forEachLookupPiece(document, lowercase: words.lowercase) {
+            try reader.forEachDocumentChunk(safeCut: { unsafe RunTokenizer.wordSafeCut($0) }) { text, _ in
+                WordTokenizer.forEachLookupPiece(text, lowercase: words.lowercase) {
                     counter.add(word: $0, count: 1)
                 }
             }
         } else {
-            while let document = try reader.next() { counter.add(document: document) }
+            try reader.forEachDocumentChunk(safeCut: { unsafe PreTokenizer.safeCut($0) }) { text, _ in
+                counter.add(document: text)
+            }
         }
         let bytes = counter.serialized()
         try FileManager.default.createDirectory(atPath: layout.wordCountsDirectory, withIntermediateDirectories: true)

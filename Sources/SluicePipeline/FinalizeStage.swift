@@ -158,7 +158,7 @@ public enum FinalizeStage: StageRunner {
                 let manifest = Manifest.build(
                     configuration: configuration, tokenizer: tokenizer, separator: separator,
                     documents: summary.documents - (window.validation?.documents ?? 0), windowRecord: window,
-                    shards: shards, validationShards: validationShards)
+                    shards: shards, validationShards: validationShards, partialInputs: summary.partialInputs)
                 try AtomicFileWriter.write(manifest.serializedBytes() + [0x0A], to: layout.manifest)
                 report.stages += configuration.embedding == nil ? ["window"] : ["window", "materialize"]
                 report.vocabulary?.vectors = window.vectorCoverage

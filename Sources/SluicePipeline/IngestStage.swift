@@ -43,7 +43,7 @@ public enum IngestStage: StageRunner {
         progress: @escaping (_ documents: Int, _ bytes: Int) -> Void = { _, _ in }
     ) throws -> DocsPart.Sidecar {
         let writer = try DocsPart.Writer(path: layout.docsPart(part))
-        let reader = IngestReader(settings: settings) { document in
+        let reader = IngestReader(settings: settings, spoolDirectory: layout.workDirectory) { document in
             try writer.append(document)
             progress(writer.documentCount, writer.documentBytes)
         }

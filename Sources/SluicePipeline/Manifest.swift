@@ -2,6 +2,7 @@ import Foundation
 import SluiceBPE
 import SluiceConfig
 import SluiceIO
+import SluiceIngest
 
 /// `OUT/manifest.json`: what a trainer needs to trust and read the output — the resolved
 /// config and its hash, the tokenizer, window and embedding settings, totals, and every shard
@@ -15,7 +16,7 @@ public enum Manifest {
     static func build(
         configuration: Configuration, tokenizer: TokenizerStage.Record, separator: TokenID?,
         documents: Int, windowRecord: WindowStage.Sidecar, shards: [MaterializeStage.ShardRecord],
-        validationShards: [MaterializeStage.ShardRecord] = []
+        validationShards: [MaterializeStage.ShardRecord] = [], partialInputs: [IngestReport.PartialInput] = []
     ) -> JSONNode {
         let window = configuration.window
         let special = tokenizer.specialTokens.sorted { $0.key < $1.key }.map { ($0.key, int(Int($0.value))) }
@@ -95,11 +96,27 @@ public enum Manifest {
                             ("shard_bytes", int(shardBytes)),
                         ]))
                 ),
+                ("partial_inputs", partialList(partialInputs)),
                 ("shards_kind", string(configuration.shardKind.rawValue)),
                 ("token_stream", tokenStream(windowRecord.documentIndex, idBytes: windowRecord.streamIDBytes)),
                 ("shards", shardList(shards)),
                 ("splits", splits(windowRecord, shards: validationShards)),
             ]))
+    }
+
+    /// Inputs that were not read completely: the output is partial (empty when it is not).
+    static func partialList(_ inputs: [IngestReport.PartialInput]) -> JSONNode {
+        JSONNode(
+            .array(
+                inputs.map { input in
+                    JSONNode(
+                        .object([
+                            ("file", string(input.file)),
+                            ("member", input.member.map(string) ?? JSONNode(.null)),
+                            ("offset", input.offset.map(int) ?? JSONNode(.null)),
+                            ("reason", string(input.reason)),
+                        ]))
+                }))
     }
 
     /// `splits`: null, or the validation split's documents, totals, token stream and shards.

@@ -10,6 +10,9 @@ public enum OutputVerifier {
         public var problems: [String]
         public var checkedFiles: Int
         public var checkedBytes: Int
+        /// Not problems with the output's files, but worth saying: inputs that were not read
+        /// completely (the manifest's `partial_inputs`).
+        public var warnings: [String] = []
     }
 
     public static func verify(root: String) -> Outcome {
@@ -32,6 +35,15 @@ public enum OutputVerifier {
                 "\(layout.manifest): format is \(manifest["format"]?.string ?? "missing"), expected \(Manifest.formatName)"
             )
             return outcome
+        }
+        let partial: [JSONNode] = if case .array(let items)? = manifest["partial_inputs"]?.value { items } else { [] }
+        for input in partial {
+            var location = input["file"]?.string ?? "?"
+            if let member = input["member"]?.string { location += ": member \"\(member)\"" }
+            if case .integer(let offset)? = input["offset"]?.value { location += " at byte \(offset)" }
+            outcome.warnings.append(
+                "partial input: \(location) (\(input["reason"]?.string ?? "?")) was not read completely; the output lacks what it held after that point"
+            )
         }
         if let config = manifest["config"],
             SHA256Hasher.hex(Array(config.serialized().utf8)) != manifest["config_sha256"]?.string

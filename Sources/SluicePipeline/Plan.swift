@@ -50,7 +50,8 @@ public struct Plan: Codable, Sendable, Equatable {
         let patterns = configuration.inputs.map(configuration.resolvePath)
         let files: [InputFile]
         do {
-            files = try InputResolver.expand(patterns, baseDirectory: configuration.baseDirectory)
+            files = try InputResolver.expand(
+                patterns, baseDirectory: configuration.baseDirectory, readHidden: !configuration.ingest.skipHiddenFiles)
         } catch {
             throw PipelineError(.config, "\(configuration.file): inputs: \(error)")
         }

@@ -23,6 +23,28 @@ public enum RunTokenizer: Sendable {
         }
     }
 
+    /// Where text continuing past `bytes` can be cut without changing any id before the cut
+    /// (0: nowhere yet). BPE: the pre-tokenizer's `safeCut`. Words: after the last ASCII
+    /// whitespace byte, a separator of the book's split that belongs to no piece.
+    public func safeCut(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        switch self {
+        case .bpe: unsafe PreTokenizer.safeCut(bytes)
+        case .words: unsafe Self.wordSafeCut(bytes)
+        }
+    }
+
+    /// The words tokenizer's cut: after the last ASCII whitespace byte, or 0.
+    public static func wordSafeCut(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+        var index = bytes.count
+        while index > 0 {
+            switch unsafe bytes[index - 1] {
+            case 0x09...0x0D, 0x20: return index
+            default: index -= 1
+            }
+        }
+        return 0
+    }
+
     /// Text of `ids` (BPE: the bytes; words: the book's decode).
     public func decode(_ ids: [TokenID]) -> [UInt8] {
         switch self {

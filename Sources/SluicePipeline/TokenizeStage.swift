@@ -101,21 +101,30 @@ public enum TokenizeStage: StageRunner {
         var unknownTokens = 0
         // Copies, not slices: a slice would keep its whole document alive.
         var unknownPieces = Set<[UInt8]>()
-        while let document = try reader.next() {
+        func write(_ ids: [TokenID]) throws {
+            Self.pack(ids, idBytes: idBytes, into: &bytes)
+            try tokens.write(bytes)
+        }
+        // A huge document arrives in chunks cut where no token can cross: bounded memory.
+        var documentTokens = 0
+        try reader.forEachDocumentChunk(safeCut: tokenizer.safeCut) { text, documentEnds in
             ids.removeAll(keepingCapacity: true)
-            tokenizer.encode(document: document, into: &ids) { piece in
+            tokenizer.encode(document: text, into: &ids) { piece in
                 unknownTokens += 1
                 unknownPieces.insert(Array(piece))
             }
-            var documentTokens = UInt32(ids.count).littleEndian
-            try withUnsafeBytes(of: &documentTokens) { try lengths.write($0) }
-            if let separator { ids.append(separator) }
-            Self.pack(ids, idBytes: idBytes, into: &bytes)
-            try tokens.write(bytes)
-            documents += 1
-            tokenCount += ids.count
-            textBytes += document.count
-            progress(textBytes, tokenCount)
+            documentTokens += ids.count
+            textBytes += text.count
+            if documentEnds {
+                var count = UInt32(documentTokens).littleEndian
+                try withUnsafeBytes(of: &count) { try lengths.write($0) }
+                if let separator { ids.append(separator) }
+                documents += 1
+                tokenCount += documentTokens + (separator == nil ? 0 : 1)
+                documentTokens = 0
+            }
+            try write(ids)
+            progress(textBytes, tokenCount + documentTokens)
         }
         guard documents == source.documents else {
             throw PipelineError(

@@ -162,6 +162,14 @@ struct Run: ParsableCommand {
             fail(error)
         }
         printSummary(summary, root: runner.layout.root)
+        let partial = summary.ingest.partialInputs
+        if !partial.isEmpty && configuration.ingest.onTruncatedInput == .fail {
+            FileHandle.standardError.write(
+                Data(
+                    "sluice: \(partial.count) input(s) were not read completely (listed above and as partial_inputs in \(runner.layout.manifest)); fix or re-download them, or set ingest.on_truncated_input to \"keep\" to accept them (exit 4)\n"
+                        .utf8))
+            throw ExitCode(4)
+        }
         if strict && summary.ingest.skippedCount > 0 {
             FileHandle.standardError.write(
                 Data(
@@ -198,6 +206,16 @@ struct Run: ParsableCommand {
                 "  repaired   \(report.invalidUTF8Replaced) invalid UTF-8 sequence(s) in \(report.documentsWithInvalidUTF8) document(s)"
             )
         }
+        if report.invalidUTF8Replaced + report.loneSurrogatesReplaced > 0, let first = report.repairsByFile.first {
+            lines.append(
+                "             first in \(IngestError.escaped(first.file)) (\(report.repairsByFile.count) file(s) listed in report.json as repairs_by_file)"
+            )
+        }
+        if report.duplicateKeysResolved > 0 {
+            lines.append(
+                "  resolved   \(report.duplicateKeysResolved) JSONL record(s) with a repeated key (the last value used, as Python's json does)"
+            )
+        }
         if let timing = summary.timing {
             let stages = SluicePipeline.Stage.allCases.compactMap { stage in
                 timing.stages[stage.rawValue].map {
@@ -217,10 +235,33 @@ struct Run: ParsableCommand {
         } else {
             for (reason, count) in report.skipped.sorted(by: { $0.key < $1.key }) {
                 lines.append("  skipped    \(count.count) × \(reason) (\(count.bytes) bytes)")
+                if let first = report.problems.first(where: { $0.reason == reason }) {
+                    lines.append("             first: \(Self.describe(first))")
+                }
             }
             lines.append("  details    \(root)/report.json")
         }
+        for input in report.partialInputs.prefix(20) {
+            var location = IngestError.escaped(input.file)
+            if let member = input.member { location += ": member \"\(IngestError.escaped(member))\"" }
+            if let offset = input.offset { location += " at byte \(offset)" }
+            lines.append("  partial    \(location) (\(input.reason))")
+        }
+        if report.partialInputs.count > 20 {
+            lines.append("  partial    … and \(report.partialInputs.count - 20) more in report.json")
+        }
         print(lines.joined(separator: "\n"))
+    }
+}
+
+extension Run {
+    /// One problem as one line, as IngestError prints it.
+    static func describe(_ problem: IngestReport.Problem) -> String {
+        let reason = IngestError.Reason(rawValue: problem.reason) ?? .unreadableFile
+        return IngestError(
+            reason, file: problem.file, member: problem.member, line: problem.line, offset: problem.offset,
+            problem.message
+        ).description
     }
 }
 

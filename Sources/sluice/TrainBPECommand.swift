@@ -83,7 +83,21 @@ struct TrainBPE: ParsableCommand {
         // Files are dealt round-robin; word counts add up the same whatever the split.
         DispatchQueue.concurrentPerform(iterations: threadCount) { thread in
             var counter = WordCounter()
-            let reader = IngestReader(settings: settings) { document in counter.add(document: document) }
+            let reader = IngestReader(settings: settings) { document in
+                switch document {
+                case .bytes(let bytes): counter.add(document: bytes)
+                case .spooled(let spool):
+                    // Re-cut where no pre-token can cross, so that a huge document is never held.
+                    var carry: [UInt8] = []
+                    try spool.forEachPiece(pieceBytes: IngestReader.streamThresholdBytes) { piece in
+                        carry += piece
+                        let cut = unsafe carry.withUnsafeBufferPointer { unsafe PreTokenizer.safeCut($0) }
+                        counter.add(document: Array(carry[..<cut]))
+                        carry.removeFirst(cut)
+                    }
+                    counter.add(document: carry)
+                }
+            }
             var failure: (any Error)?
             for index in stride(from: thread, to: files.count, by: threadCount) {
                 do { try reader.read(files[index]) } catch {

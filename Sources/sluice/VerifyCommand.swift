@@ -1,17 +1,23 @@
 import ArgumentParser
+import Foundation
 import SluiceIO
 import SluicePipeline
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Re-check every checksum, shape and count an output directory's manifest promises.",
-        discussion: "Exit 0 when everything matches; otherwise exit 1 and one line per problem, naming the file.")
+        discussion:
+            "Exit 0 when everything matches (an output made from inputs that were not read completely is warned about on stderr); otherwise exit 1 and one line per problem, naming the file."
+    )
 
     @Argument(help: "An output directory of sluice run (with manifest.json).")
     var out: String
 
     func run() throws {
         let outcome = OutputVerifier.verify(root: out)
+        for warning in outcome.warnings {
+            FileHandle.standardError.write(Data("sluice verify: warning: \(warning)\n".utf8))
+        }
         if outcome.problems.isEmpty {
             print("\(out): OK — \(outcome.checkedFiles) files, \(outcome.checkedBytes) bytes match the manifest")
             return

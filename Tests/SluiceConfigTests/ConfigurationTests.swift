@@ -43,7 +43,7 @@ struct ConfigurationTests {
         let again = try Self.decode("{ \"inputs\" : [ \"corpus/\" ] }")
         #expect(again.resolvedSHA256 == configuration.resolvedSHA256)
         let resolved = configuration.resolved.serialized()
-        #expect(resolved.contains("\"max_document_bytes\": 268435456"))
+        #expect(resolved.contains("\"max_document_bytes\": 17179869184"))
         #expect(resolved.contains("\"invalid_utf8\": \"replace\""))
     }
 

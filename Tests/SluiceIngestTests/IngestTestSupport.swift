@@ -8,14 +8,14 @@ func ingest(_ paths: [String], settings: IngestSettings = IngestSettings()) thro
     documents: [String], report: IngestReport
 ) {
     let collected = Collected()
-    let reader = IngestReader(settings: settings) { collected.documents.append($0) }
+    let reader = IngestReader(settings: settings) { collected.documents.append(try $0.wholeBytes()) }
     for file in try InputResolver.expand(paths) { try reader.read(file) }
     return (collected.documents.map { String(decoding: $0, as: UTF8.self) }, reader.report)
 }
 
 func ingestBytes(_ paths: [String], settings: IngestSettings = IngestSettings()) throws -> [[UInt8]] {
     let collected = Collected()
-    let reader = IngestReader(settings: settings) { collected.documents.append($0) }
+    let reader = IngestReader(settings: settings) { collected.documents.append(try $0.wholeBytes()) }
     for file in try InputResolver.expand(paths) { try reader.read(file) }
     return collected.documents
 }

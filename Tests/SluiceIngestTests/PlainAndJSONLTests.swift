@@ -166,7 +166,7 @@ struct JSONLSliceTests {
         // Every slice width from 1 byte to past the file, every start: same documents in order.
         for width in [1, 2, 3, 7, 16, 33, 64, 100, 257, size, size + 5] {
             let collected = Collected()
-            let reader = IngestReader(settings: IngestSettings()) { collected.documents.append($0) }
+            let reader = IngestReader(settings: IngestSettings()) { collected.documents.append(try $0.wholeBytes()) }
             for start in stride(from: 0, to: size, by: width) {
                 try reader.read(
                     InputFile(

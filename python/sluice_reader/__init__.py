@@ -15,11 +15,11 @@ data-parallel rank and DataLoader worker, shuffles per epoch, exact mid-epoch re
 Needs numpy and lz4 (python-lz4); torch is optional. docs/TRAINING.md has the details.
 """
 from ._dataset import SluiceBatches, SluiceDataset, collate_windows, dataset_state
-from ._manifest import SluiceIntegrityError, open_manifest
+from ._manifest import SluiceIntegrityError, SluicePartialInputWarning, open_manifest
 
 __version__ = "0.2.0"
 
 #: Kept for earlier code: SluiceBatches is itself a torch IterableDataset when torch is installed.
 SluiceIterableDataset = SluiceBatches
 
-__all__ = ["SluiceDataset", "SluiceBatches", "SluiceIterableDataset", "SluiceIntegrityError", "collate_windows", "dataset_state", "open_manifest", "__version__"]
+__all__ = ["SluiceDataset", "SluiceBatches", "SluiceIterableDataset", "SluiceIntegrityError", "SluicePartialInputWarning", "collate_windows", "dataset_state", "open_manifest", "__version__"]

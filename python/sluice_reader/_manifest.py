@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from typing import Any, Dict
 
 MANIFEST_FORMAT = "sluice.manifest.v1"
@@ -11,6 +12,10 @@ MANIFEST_FORMAT = "sluice.manifest.v1"
 
 class SluiceIntegrityError(ValueError):
     """A file does not match what the manifest says about it."""
+
+
+class SluicePartialInputWarning(UserWarning):
+    """The output was made from inputs that were not read completely (truncated, corrupt)."""
 
 
 def swift_json(value: Any, indent: int = 0) -> str:
@@ -76,6 +81,16 @@ def open_manifest(root: str) -> Dict[str, Any]:
     if config_hash != manifest.get("config_sha256"):
         raise SluiceIntegrityError(
             f"{path}: config_sha256 does not match the config it holds (edited or damaged); run `sluice verify {root}`"
+        )
+    partial = manifest.get("partial_inputs") or []
+    if partial:
+        first = partial[0]
+        where = first.get("file", "?") + (f": member {first['member']!r}" if first.get("member") else "")
+        warnings.warn(
+            f"{root}: made from {len(partial)} input(s) not read completely (first: {where}, {first.get('reason')}); "
+            "see partial_inputs in manifest.json and report.json",
+            SluicePartialInputWarning,
+            stacklevel=3,
         )
     return manifest
 

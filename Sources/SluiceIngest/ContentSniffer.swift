@@ -1,0 +1,139 @@
+import SluiceIO
+
+/// Decides what bytes are by their content, never by their name (docs/CONFIG.md, "Content
+/// sniffing"): compressed and archive data is opened as such under any name, and binary data
+/// (executables, images, columnar files, databases, NUL- or control-heavy blocks) is not text.
+public enum ContentSniffer {
+    /// How much of a document the binary rule looks at.
+    public static let sampleBytes = 65_536
+
+    /// A container recognised by its magic bytes.
+    public enum Container: Equatable, Sendable {
+        /// One compressed stream (gzip, bzip2, xz, zstd, lz4, lzip, compress).
+        case compressed(String)
+        /// An archive (zip, 7z, rar, tar, cpio, xar).
+        case archive(String)
+
+        public var name: String {
+            switch self {
+            case .compressed(let name), .archive(let name): name
+            }
+        }
+    }
+
+    static let compressedMagic: [(String, [UInt8])] = [
+        ("gzip", [0x1F, 0x8B]),
+        ("bzip2", [0x42, 0x5A, 0x68]),
+        ("xz", [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]),
+        ("zstd", [0x28, 0xB5, 0x2F, 0xFD]),
+        ("lz4", [0x04, 0x22, 0x4D, 0x18]),
+        ("lzip", [0x4C, 0x5A, 0x49, 0x50]),
+        ("compress", [0x1F, 0x9D]),
+    ]
+    static let archiveMagic: [(String, [UInt8])] = [
+        ("zip", [0x50, 0x4B, 0x03, 0x04]),
+        ("zip", [0x50, 0x4B, 0x05, 0x06]),
+        ("7z", [0x37, 0x7A, 0xBC, 0xAF, 0x27, 0x1C]),
+        ("rar", [0x52, 0x61, 0x72, 0x21, 0x1A, 0x07]),
+        ("xar", [0x78, 0x61, 0x72, 0x21]),
+        ("cpio", Array("070701".utf8)),
+        ("cpio", Array("070707".utf8)),
+    ]
+    /// Formats that are binary by their first bytes, whatever follows.
+    static let binaryMagic: [(String, [UInt8])] = [
+        ("an ELF executable", [0x7F, 0x45, 0x4C, 0x46]),
+        ("a PNG image", [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]),
+        ("a JPEG image", [0xFF, 0xD8, 0xFF]),
+        ("a GIF image", Array("GIF8".utf8)),
+        ("a PDF document", Array("%PDF-".utf8)),
+        ("a Parquet file", Array("PAR1".utf8)),
+        ("an Arrow file", Array("ARROW1".utf8)),
+        ("an SQLite database", Array("SQLite format 3".utf8) + [0]),
+        ("a WebAssembly module", [0x00, 0x61, 0x73, 0x6D]),
+        ("a Java class file or Mach-O binary", [0xCA, 0xFE, 0xBA, 0xBE]),
+        ("a Mach-O binary", [0xCF, 0xFA, 0xED, 0xFE]),
+        ("a NumPy array", [0x93] + Array("NUMPY".utf8)),
+        ("a TIFF image", [0x49, 0x49, 0x2A, 0x00]),
+        ("a TIFF image", [0x4D, 0x4D, 0x00, 0x2A]),
+        ("a WebP/RIFF file", Array("RIFF".utf8)),
+        ("an OpenType font", [0x4F, 0x54, 0x54, 0x4F]),
+        ("an HDF5 file", [0x89, 0x48, 0x44, 0x46, 0x0D, 0x0A, 0x1A, 0x0A]),
+    ]
+
+    /// The container `prefix` starts, if any (tar is recognised by "ustar" at byte 257).
+    public static func container(_ prefix: UnsafeRawBufferPointer) -> Container? {
+        for (name, magic) in compressedMagic where starts(prefix, with: magic) { return .compressed(name) }
+        for (name, magic) in archiveMagic where starts(prefix, with: magic) { return .archive(name) }
+        if prefix.count >= 262 && prefix[257] == 0x75 && prefix[258] == 0x73 && prefix[259] == 0x74
+            && prefix[260] == 0x61 && prefix[261] == 0x72
+        {
+            return .archive("tar")
+        }
+        return nil
+    }
+
+    /// Why `sample` (a document's first bytes, up to `sampleBytes`) is binary, or nil for text.
+    ///
+    /// The rule: a known binary signature; or at least 16 NUL bytes making up 1 % or more of
+    /// the sample (or half of it); or control bytes (C0 other than TAB, LF, VT, FF, CR, ESC,
+    /// BS; and DEL) making up 10 % or more; or control bytes and invalid UTF-8 sequences
+    /// together making up 30 % or more (Latin-1 text stays well below). UTF-16 with a byte
+    /// order mark is text. A few NULs or invalid bytes leave a document to the text policy.
+    public static func binaryReason(_ sample: UnsafeRawBufferPointer) -> String? {
+        if starts(sample, with: [0xFF, 0xFE]) || starts(sample, with: [0xFE, 0xFF]) { return nil }
+        for (name, magic) in binaryMagic where starts(sample, with: magic) { return name }
+        if container(sample) != nil { return "compressed or archive data" }
+        let count = sample.count
+        guard count > 0 else { return nil }
+        var nul = 0
+        var control = 0
+        var invalid = 0
+        var index = 0
+        while index < count {
+            let byte = sample[index]
+            if byte < 0x80 {
+                switch byte {
+                case 0: nul += 1
+                case 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1B: break
+                case 0x01...0x1F, 0x7F: control += 1
+                default: break
+                }
+                index += 1
+                continue
+            }
+            guard let (length, low, high) = UTF8Repair.sequenceShape(lead: byte) else {
+                invalid += 1
+                index += 1
+                continue
+            }
+            // A sequence cut by the end of the sample is not counted against it.
+            if index + length > count { break }
+            let second = sample[index + 1]
+            var valid = second >= low && second <= high
+            var offset = 2
+            while valid && offset < length {
+                valid = sample[index + offset] & 0xC0 == 0x80
+                offset += 1
+            }
+            if valid {
+                index += length
+            } else {
+                invalid += 1
+                index += 1
+            }
+        }
+        if (nul >= 16 && nul * 100 >= count) || nul * 2 >= count {
+            return "binary data (\(nul) NUL bytes in the first \(count))"
+        }
+        if control * 10 >= count || (control + invalid) * 10 >= count * 3 {
+            return "binary data (\(control + invalid) control bytes or invalid UTF-8 sequences in the first \(count))"
+        }
+        return nil
+    }
+
+    static func starts(_ bytes: UnsafeRawBufferPointer, with magic: [UInt8]) -> Bool {
+        guard bytes.count >= magic.count else { return false }
+        for (index, byte) in magic.enumerated() where bytes[index] != byte { return false }
+        return true
+    }
+}
