@@ -142,7 +142,9 @@ let package = Package(
         ),
         .testTarget(
             name: "SluicePipelineTests",
-            dependencies: ["SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline", "SluiceTestSupport"],
+            dependencies: [
+                "SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline", "SluiceTestSupport", "SluiceWords",
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(

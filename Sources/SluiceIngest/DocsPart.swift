@@ -132,21 +132,10 @@ public enum DocsPart {
             pieceBytes: Int = IngestReader.streamThresholdBytes, safeCut: (UnsafeBufferPointer<UInt8>) -> Int,
             _ body: (_ text: [UInt8], _ documentEnds: Bool) throws -> Void
         ) throws {
-            var carry: [UInt8] = []
+            var recut = SafeRecut()
             while try nextDocument(
                 pieceBytes: pieceBytes,
-                { piece, remaining in
-                    if carry.isEmpty && remaining == 0 { return try body(piece, true) }
-                    carry += piece
-                    if remaining == 0 {
-                        defer { carry = [] }
-                        return try body(carry, true)
-                    }
-                    let cut = carry.withUnsafeBufferPointer(safeCut)
-                    guard cut > 0 else { return }  // no safe cut yet: wait for more text
-                    try body(Array(carry[..<cut]), false)
-                    carry.removeFirst(cut)
-                })
+                { piece, remaining in try recut.feed(piece, last: remaining == 0, safeCut: safeCut, body) })
             {}
         }
 
@@ -178,5 +167,32 @@ public enum DocsPart {
             pendingStart += count
             return result
         }
+    }
+}
+
+/// Re-cuts a document that arrives in pieces at offsets where a tokenizer cannot merge across
+/// (`safeCut`: given the text so far, a cut offset or 0), so that each chunk can be tokenized
+/// alone with exactly the ids of the whole. The one definition for tokenize, count and train-bpe.
+public struct SafeRecut {
+    private var carry: [UInt8] = []
+
+    public init() {}
+
+    /// Feeds the next piece (`last`: the document ends with it); `body(chunk, isLast)` gets each
+    /// chunk as soon as it is safe. A document that arrives whole is passed on without a copy.
+    public mutating func feed(
+        _ piece: [UInt8], last: Bool, safeCut: (UnsafeBufferPointer<UInt8>) -> Int,
+        _ body: (_ chunk: [UInt8], _ isLast: Bool) throws -> Void
+    ) throws {
+        if carry.isEmpty && last { return try body(piece, true) }
+        carry += piece
+        if last {
+            defer { carry = [] }
+            return try body(carry, true)
+        }
+        let cut = carry.withUnsafeBufferPointer(safeCut)
+        guard cut > 0 else { return }  // no safe cut yet: wait for more text
+        try body(Array(carry[..<cut]), false)
+        carry.removeFirst(cut)
     }
 }

@@ -113,8 +113,6 @@ public final class IngestReader {
     private let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 20, alignment: 16)
     /// Decompressed bytes read from the current input, against `max_input_bytes`.
     private var inputBudgetUsed = 0
-    /// Documents taken from the current input, for messages about damage.
-    private var documentsInInput = 0
 
     /// - Parameters:
     ///   - spoolDirectory: where documents over `streamThresholdBytes` are spooled (unlinked
@@ -139,7 +137,6 @@ public final class IngestReader {
         report.inputFiles += (input.byteRange?.lowerBound ?? 0) == 0 ? 1 : 0
         report.inputBytes += input.byteRange?.count ?? input.byteCount
         inputBudgetUsed = 0
-        documentsInInput = 0
         let entriesBefore = report.entries
         if input.hidden && settings.skipHiddenFiles {
             report.entries += 1
@@ -152,12 +149,12 @@ public final class IngestReader {
         }
         let kind = InputKind.of(name: input.path)
         if kind.needsLibarchive {
-            try readWithLibarchive(input, kind: kind)
+            try readWithLibarchive(input, kind: kind, sniffed: false)
         } else if input.byteRange == nil, let container = sniffContainer(input) {
             // Compressed or archive data under a text name: opened as what it is.
             switch container {
-            case .compressed: try readWithLibarchive(input, kind: .compressed(innerName: input.name))
-            case .archive: try readWithLibarchive(input, kind: .archive)
+            case .compressed: try readWithLibarchive(input, kind: .compressed(innerName: input.name), sniffed: true)
+            case .archive: try readWithLibarchive(input, kind: .archive, sniffed: true)
             }
         } else {
             try readPlainFile(input, jsonl: kind == .jsonl)
@@ -225,7 +222,6 @@ public final class IngestReader {
             report.addRepairs(file: file, invalidUTF8: repairs.invalidUTF8Sequences - replacedBefore)
             report.documents += 1
             report.documentBytes += text.count
-            documentsInInput += 1
             try sink(.bytes(text))
         case .rejected(let reason, let message):
             try rejected(
@@ -286,17 +282,12 @@ public final class IngestReader {
             return true
         }
         var total = held.count
-        func oversized() throws {
+        func countRestAsOversized() throws {
             while let chunk = try chunks.next() { total += chunk.count }
-            try problem(
-                IngestError(
-                    .oversizedDocument, file: file, member: member,
-                    "\(total) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the document"
-                ),
-                bytes: total)
+            try problem(oversized(total, file: file, member: member), bytes: total)
         }
         if total > settings.maxDocumentBytes {
-            try oversized()
+            try countRestAsOversized()
             return true
         }
         // Too large to hold: through the streaming policy into a spool file.
@@ -307,7 +298,7 @@ public final class IngestReader {
         while let chunk = try chunks.next() {
             total += chunk.count
             if total > settings.maxDocumentBytes {
-                try oversized()
+                try countRestAsOversized()
                 return true
             }
             try stream.feed(chunk) { try spool.append($0) }
@@ -322,12 +313,18 @@ public final class IngestReader {
             report.addRepairs(file: file, invalidUTF8: repairs.invalidUTF8Sequences - replacedBefore)
             report.documents += 1
             report.documentBytes += spool.byteCount
-            documentsInInput += 1
             try sink(.spooled(spool))
         case .rejected(let reason, let message):
             try rejected(reason, message, offset: nil, file: file, member: member, line: nil, bytes: total)
         }
         return true
+    }
+
+    private func oversized(_ bytes: Int, file: String, member: String?) -> IngestError {
+        IngestError(
+            .oversizedDocument, file: file, member: member,
+            "\(bytes) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the document"
+        )
     }
 
     // MARK: - Plain files and JSONL
@@ -378,12 +375,7 @@ public final class IngestReader {
             }
             report.entries += 1
             if input.byteCount > settings.maxDocumentBytes {
-                try problem(
-                    IngestError(
-                        .oversizedDocument, file: input.name,
-                        "\(input.byteCount) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the file"
-                    ),
-                    bytes: input.byteCount)
+                try problem(oversized(input.byteCount, file: input.name, member: nil), bytes: input.byteCount)
                 return
             }
             _ = try readDocument(&chunks, file: input.name, member: nil, sizeHint: input.byteCount)
@@ -540,14 +532,15 @@ public final class IngestReader {
 
     // MARK: - libarchive
 
-    private func readWithLibarchive(_ input: InputFile, kind: InputKind) throws {
-        let mode: ArchiveReader.Mode
-        switch kind {
-        case .compressed(let inner):
-            // A name without a compression suffix (sniffed) may hide a tar as well as a text.
-            mode = InputKind.of(name: input.path).needsLibarchive && InputKind.of(name: inner) != .archive ? .raw : .any
-        default: mode = .archive
-        }
+    /// How libarchive opens `kind`: a compressed stream found by its content (under a name
+    /// that does not say what is inside) may hide a tar as well as a text.
+    static func mode(for kind: InputKind, sniffed: Bool) -> ArchiveReader.Mode {
+        if case .compressed = kind { return sniffed ? .any : .raw }
+        return .archive
+    }
+
+    private func readWithLibarchive(_ input: InputFile, kind: InputKind, sniffed: Bool) throws {
+        let mode = Self.mode(for: kind, sniffed: sniffed)
         let reader: ArchiveReader
         switch input.withOpenPath({ ArchiveReader.open(path: $0, mode: mode) }) {
         case .success(let opened): reader = opened
@@ -678,17 +671,7 @@ public final class IngestReader {
             return true
         }
         let memberKind = InputKind.of(name: name)
-        var memberChunks = ChunkSource { [buffer, unowned self] in
-            switch reader.readData(into: buffer) {
-            case .failure(let message):
-                throw IngestError(
-                    Self.dataFailureReason(message.text), file: file, member: name, offset: reader.compressedOffset,
-                    "\(message.text) (libarchive); the member is skipped — re-create or re-download the archive")
-            case .success(let count):
-                try self.charge(count, reader: reader, file: file, member: name)
-                return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-            }
-        }
+        var memberChunks = memberData(of: reader, file: file, name: name)
         var counted = false
         do {
             if memberKind.needsLibarchive {
@@ -713,32 +696,12 @@ public final class IngestReader {
                     &memberChunks, reader: reader, file: file, name: name, kind: innerKind, prefix: first,
                     nested: nested)
             }
-            var replay: [UInt8]? = first
-            let pullRest = memberChunks
-            var chunks = ChunkSource { [buffer] in
-                if let bytes = replay {
-                    replay = nil
-                    if !bytes.isEmpty {
-                        let count = bytes.count
-                        bytes.withUnsafeBytes {
-                            UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]).copyMemory(from: $0)
-                        }
-                        return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
-                    }
-                    return UnsafeRawBufferPointer(rebasing: buffer[0..<0])
-                }
-                return try pullRest.pull()
-            }
+            var chunks = ChunkSource(replaying: first, through: buffer, then: memberChunks)
             report.entries += 1
             counted = true
             if let declaredSize, declaredSize > settings.maxDocumentBytes {
-                let total = try drain(&chunks)
-                try problem(
-                    IngestError(
-                        .oversizedDocument, file: file, member: name,
-                        "\(max(total, declaredSize)) bytes is over ingest.max_document_bytes (\(settings.maxDocumentBytes)); raise it or split the document"
-                    ),
-                    bytes: max(total, declaredSize))
+                let total = max(try drain(&chunks), declaredSize)
+                try problem(oversized(total, file: file, member: name), bytes: total)
                 return true
             }
             let complete = try readDocument(&chunks, file: file, member: name, sizeHint: declaredSize)
@@ -790,21 +753,27 @@ public final class IngestReader {
         return try readNested(in: reader, file: file, name: name, kind: kind, prefix: prefix)
     }
 
-    /// Skips the rest of the current member: by seeking where that is free, else by reading
-    /// it under the limits.
-    private func skipRest(of reader: ArchiveReader, file: String, name: String) throws -> Bool {
-        if reader.skipsBySeeking || reader.isRawStream { return true }
-        var chunks = ChunkSource { [buffer, unowned self] in
+    /// The current member's data, charged against the input's limits; a failure is the
+    /// member's (`dataFailureReason`).
+    private func memberData(of reader: ArchiveReader, file: String, name: String) -> ChunkSource {
+        ChunkSource { [buffer, unowned self] in
             switch reader.readData(into: buffer) {
             case .failure(let message):
                 throw IngestError(
                     Self.dataFailureReason(message.text), file: file, member: name, offset: reader.compressedOffset,
-                    "\(message.text) (libarchive)")
+                    "\(message.text) (libarchive); the member is skipped — re-create or re-download the archive")
             case .success(let count):
                 try self.charge(count, reader: reader, file: file, member: name)
                 return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
             }
         }
+    }
+
+    /// Skips the rest of the current member: by seeking where that is free, else by reading
+    /// it under the limits.
+    private func skipRest(of reader: ArchiveReader, file: String, name: String) throws -> Bool {
+        if reader.skipsBySeeking || reader.isRawStream { return true }
+        var chunks = memberData(of: reader, file: file, name: name)
         do {
             _ = try drain(&chunks)
         } catch let error as IngestError where Self.isDataFailure(error.reason) {
@@ -814,15 +783,12 @@ public final class IngestReader {
         return true
     }
 
+    /// - Parameter prefix: the member's first bytes, already read to sniff it (it is then a
+    ///   container found by content).
     private func readNested(in outer: ArchiveReader, file: String, name: String, kind: InputKind, prefix: [UInt8])
         throws -> Bool
     {
-        let mode: ArchiveReader.Mode
-        if case .compressed(let inner) = kind {
-            mode = InputKind.of(name: inner) == .archive ? .any : .raw
-        } else {
-            mode = .archive
-        }
+        let mode = Self.mode(for: kind, sniffed: !prefix.isEmpty)
         var overBudget = false
         let opened = ArchiveReader.openNested(in: outer, mode: mode, prefix: prefix) { [unowned self] count in
             inputBudgetUsed += count
@@ -885,6 +851,18 @@ struct ChunkSource {
     private var finished = false
 
     init(_ pull: @escaping () throws -> UnsafeRawBufferPointer) { self.pull = pull }
+
+    /// `first` (bytes already taken from `rest`, to sniff them), then the rest of `rest`.
+    init(replaying first: [UInt8], through buffer: UnsafeMutableRawBufferPointer, then rest: ChunkSource) {
+        var pending: [UInt8]? = first
+        self.init {
+            guard let bytes = pending else { return try rest.pull() }
+            pending = nil
+            let count = bytes.count
+            bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(rebasing: buffer[0..<count]).copyMemory(from: $0) }
+            return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+        }
+    }
 
     mutating func next() throws -> UnsafeRawBufferPointer? {
         guard !finished else { return nil }

@@ -123,12 +123,8 @@ public struct IngestReport: Sendable, Codable, Equatable {
         duplicateKeysResolved += other.duplicateKeysResolved
         partialInputs += other.partialInputs
         for repairs in other.repairsByFile {
-            if repairsByFile.last?.file == repairs.file {
-                repairsByFile[repairsByFile.count - 1].invalidUTF8Replaced += repairs.invalidUTF8Replaced
-                repairsByFile[repairsByFile.count - 1].loneSurrogatesReplaced += repairs.loneSurrogatesReplaced
-            } else if repairsByFile.count < Self.problemLimit {
-                repairsByFile.append(repairs)
-            }
+            addRepairs(
+                file: repairs.file, invalidUTF8: repairs.invalidUTF8Replaced, surrogates: repairs.loneSurrogatesReplaced)
         }
         for problem in other.problems {
             if problems.count < Self.problemLimit { problems.append(problem) } else { problemsNotListed += 1 }

@@ -244,7 +244,11 @@ extension TextPolicy {
             var bytes = text
             if policy.settings.stripNulBytes && bytes.contains(0) { bytes.removeAll { $0 == 0 } }
             if policy.settings.normalizeNewlines {
-                if lastWasCR && bytes.first == 0x0A { bytes.removeFirst() }
+                // The LF of a CRLF cut between pieces; it closes the pair even when nothing follows.
+                if lastWasCR && bytes.first == 0x0A {
+                    bytes.removeFirst()
+                    lastWasCR = false
+                }
                 if !bytes.isEmpty {
                     lastWasCR = bytes.last == 0x0D
                     if bytes.contains(0x0D) { bytes = TextPolicy.normalizeNewlines(bytes) }

@@ -88,14 +88,13 @@ struct TrainBPE: ParsableCommand {
                 case .bytes(let bytes): counter.add(document: bytes)
                 case .spooled(let spool):
                     // Re-cut where no pre-token can cross, so that a huge document is never held.
-                    var carry: [UInt8] = []
+                    var recut = SafeRecut()
+                    let cut: (UnsafeBufferPointer<UInt8>) -> Int = { unsafe PreTokenizer.safeCut($0) }
+                    let add: ([UInt8], Bool) -> Void = { text, _ in counter.add(document: text) }
                     try spool.forEachPiece(pieceBytes: IngestReader.streamThresholdBytes) { piece in
-                        carry += piece
-                        let cut = unsafe carry.withUnsafeBufferPointer { unsafe PreTokenizer.safeCut($0) }
-                        counter.add(document: Array(carry[..<cut]))
-                        carry.removeFirst(cut)
+                        try recut.feed(Array(piece), last: false, safeCut: cut, add)
                     }
-                    counter.add(document: carry)
+                    try recut.feed([], last: true, safeCut: cut, add)
                 }
             }
             var failure: (any Error)?

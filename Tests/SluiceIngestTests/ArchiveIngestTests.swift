@@ -165,6 +165,12 @@ struct ArchiveIngestTests {
         let (kept, limited) = try ingest([directory.path("bomb.txt.zst")], settings: asText)
         #expect(kept.isEmpty)
         #expect(limited.skipped["decompression_limit"]?.count == 1)
+        #expect(limited.problems.first?.message.contains("max_compression_ratio") == true)
+        var ratioOff = asText
+        ratioOff.maxCompressionRatio = 1 << 40
+        let (_, bySize) = try ingest([directory.path("bomb.txt.zst")], settings: ratioOff)
+        #expect(bySize.skipped["decompression_limit"]?.count == 1)
+        #expect(bySize.problems.first?.message.contains("max_input_bytes") == true)
         #expect(Date().timeIntervalSince(started) < 60)
         #expect(peakResidentBytes() - before < 128 << 20, "memory grew by \(peakResidentBytes() - before) bytes")
     }
