@@ -9,14 +9,14 @@ func ingest(_ paths: [String], settings: IngestSettings = IngestSettings()) thro
 ) {
     let collected = Collected()
     let reader = IngestReader(settings: settings) { collected.documents.append(try $0.wholeBytes()) }
-    for file in try InputResolver.expand(paths) { try reader.read(file) }
+    for file in try InputResolver.expand(paths, readHidden: !settings.skipHiddenFiles) { try reader.read(file) }
     return (collected.documents.map { String(decoding: $0, as: UTF8.self) }, reader.report)
 }
 
 func ingestBytes(_ paths: [String], settings: IngestSettings = IngestSettings()) throws -> [[UInt8]] {
     let collected = Collected()
     let reader = IngestReader(settings: settings) { collected.documents.append(try $0.wholeBytes()) }
-    for file in try InputResolver.expand(paths) { try reader.read(file) }
+    for file in try InputResolver.expand(paths, readHidden: !settings.skipHiddenFiles) { try reader.read(file) }
     return collected.documents
 }
 
