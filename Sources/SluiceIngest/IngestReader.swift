@@ -591,7 +591,7 @@ public final class IngestReader {
                 failures += 1
                 let kept =
                     members == 0
-                    ? "no member before it was read" : "the \(members) member(s) before it were read"
+                    ? "no member came before it" : "the \(members) member(s) before it were seen (see the counts)"
                 if fatal || failures > 16 {
                     try problem(
                         IngestError(

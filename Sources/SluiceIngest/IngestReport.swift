@@ -87,7 +87,10 @@ public struct IngestReport: Sendable, Codable, Equatable {
     public var skippedCount: Int { skipped.values.reduce(0) { $0 + $1.count } }
 
     /// Marks an input as not read completely.
+    /// An input is listed once, where its first loss is (a damaged member and the remainder
+    /// it made unreadable are one partial input).
     public mutating func markPartial(_ error: IngestError) {
+        guard partialInputs.last?.file != error.file else { return }
         partialInputs.append(
             PartialInput(file: error.file, member: error.member, offset: error.offset, reason: error.reason.rawValue))
     }
@@ -121,7 +124,9 @@ public struct IngestReport: Sendable, Codable, Equatable {
         byteOrderMarksStripped += other.byteOrderMarksStripped
         loneSurrogatesReplaced += other.loneSurrogatesReplaced
         duplicateKeysResolved += other.duplicateKeysResolved
-        partialInputs += other.partialInputs
+        for partial in other.partialInputs where partialInputs.last?.file != partial.file {
+            partialInputs.append(partial)
+        }
         for repairs in other.repairsByFile {
             addRepairs(
                 file: repairs.file, invalidUTF8: repairs.invalidUTF8Replaced, surrogates: repairs.loneSurrogatesReplaced)

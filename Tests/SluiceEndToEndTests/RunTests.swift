@@ -169,6 +169,49 @@ struct RunTests {
         #expect(!failed.stderr.contains("Fatal error"))
     }
 
+    @Test(
+        "a partial input exits 4 and is marked in report, manifest and verify; on_truncated_input keep exits 0; --strict passes a clean tar"
+    )
+    func partialInputs() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("src/a.txt", String(repeating: "alpha words and more words ", count: 4000))
+        try directory.write("src/b.txt", String(repeating: "beta words, other words ", count: 40000))
+        try Shell.must("tar -czf whole.tar.gz -C src a.txt b.txt && tar -cf clean.tar -C src a.txt", in: directory.url.path)
+        let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("whole.tar.gz")))
+        try directory.write("corpus/cut.tar.gz", Array(whole[..<(whole.count * 2 / 3)]))
+
+        let tokenizer =
+            "\"tokenizer\": {\"vocab\": \"\(vocabDirectory)/encoder.json\", \"merges\": \"\(vocabDirectory)/vocab.bpe\"}, \"window\": {\"max_length\": 4, \"stride\": 4, \"batch_size\": 8}, \"embedding\": {\"output_dim\": 4}"
+        let config = try writeConfig(directory, "{\"inputs\": [\"\(directory.path("corpus"))\"], \(tokenizer)}")
+        let run = try SluiceBinary.run(["run", config, "--out", directory.path("out")])
+        #expect(run.status == 4, "\(run.stderr)")
+        #expect(run.stderr.contains("cut.tar.gz") || run.stdoutText.contains("cut.tar.gz"))
+        let manifest = try #require(
+            try Fixtures.json(URL(fileURLWithPath: directory.path("out/manifest.json"))) as? [String: Any])
+        let partial = try #require(manifest["partial_inputs"] as? [[String: Any]])
+        #expect(partial.count == 1)
+        #expect((partial.first?["file"] as? String)?.hasSuffix("cut.tar.gz") == true)
+        let report = try #require(
+            try Fixtures.json(URL(fileURLWithPath: directory.path("out/report.json"))) as? [String: Any])
+        #expect(((report["ingest"] as? [String: Any])?["partial_inputs"] as? [Any])?.count == 1)
+        let verify = try SluiceBinary.run(["verify", directory.path("out")])
+        #expect(verify.status == 0, "\(verify.stderr)")
+        #expect(verify.stderr.contains("warning:") && verify.stderr.contains("cut.tar.gz"), "\(verify.stderr)")
+
+        let keep = try writeConfig(
+            directory, name: "keep.json",
+            "{\"inputs\": [\"\(directory.path("corpus"))\"], \(tokenizer), \"ingest\": {\"on_truncated_input\": \"keep\"}}")
+        let kept = try SluiceBinary.run(["run", keep, "--out", directory.path("out-keep")])
+        #expect(kept.status == 0, "\(kept.stderr)")
+        let keptManifest = try #require(
+            try Fixtures.json(URL(fileURLWithPath: directory.path("out-keep/manifest.json"))) as? [String: Any])
+        #expect((keptManifest["partial_inputs"] as? [Any])?.count == 1)
+
+        let clean = try writeConfig(directory, name: "clean.json", "{\"inputs\": [\"\(directory.path("clean.tar"))\"]}")
+        let strict = try SluiceBinary.run(["run", clean, "--out", directory.path("out-clean"), "--strict"])
+        #expect(strict.status == 0, "\(strict.stderr)")
+    }
+
     @Test("ids past 65,535 are stored as UInt32, and the part says so")
     func wideIDs() throws {
         let directory = try TemporaryDirectory()
