@@ -143,7 +143,8 @@ let package = Package(
         .testTarget(
             name: "SluicePipelineTests",
             dependencies: [
-                "SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline", "SluiceTestSupport", "SluiceWords",
+                "SluiceBPE", "SluiceConfig", "SluiceIO", "SluiceIngest", "SluicePipeline", "SluiceTestSupport",
+                "SluiceWords",
             ],
             swiftSettings: strictSettings
         ),

@@ -126,6 +126,7 @@ def one_line(sluice: str, vocab: str, rank_file: str, text_file: str, work: path
 
 def main() -> None:
     sluice, vocab, rank_file, text_file, work = sys.argv[1:6]
+    vocab = str(pathlib.Path(vocab).resolve())
     work_dir = pathlib.Path(work).resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     bombs(sluice, work_dir)

@@ -129,7 +129,8 @@ public struct IngestReport: Sendable, Codable, Equatable {
         }
         for repairs in other.repairsByFile {
             addRepairs(
-                file: repairs.file, invalidUTF8: repairs.invalidUTF8Replaced, surrogates: repairs.loneSurrogatesReplaced)
+                file: repairs.file, invalidUTF8: repairs.invalidUTF8Replaced, surrogates: repairs.loneSurrogatesReplaced
+            )
         }
         for problem in other.problems {
             if problems.count < Self.problemLimit { problems.append(problem) } else { problemsNotListed += 1 }

@@ -31,6 +31,21 @@ struct ConfigurationTests {
         #expect(configuration.resolvedSHA256.count == 64)
     }
 
+    @Test("a missing or unreadable config file is one line with the OS's reason")
+    func unreadableConfigFile() throws {
+        let directory = try TemporaryDirectory()
+        for (path, reason) in [
+            (directory.path("missing.json"), "No such file or directory"), (directory.url.path, "Is a directory"),
+        ] {
+            do {
+                _ = try Configuration.load(file: path)
+                Issue.record("\(path) loaded")
+            } catch {
+                #expect(error.description == "\(path): cannot read the config file: \(reason)", "\(error.description)")
+            }
+        }
+    }
+
     @Test("defaults are filled in, in one place, and the resolved config is stable")
     func defaults() throws {
         let configuration = try Self.decode(#"{"inputs": ["corpus/"]}"#)

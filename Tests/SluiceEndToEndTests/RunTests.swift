@@ -176,7 +176,8 @@ struct RunTests {
         let directory = try TemporaryDirectory()
         try directory.write("src/a.txt", String(repeating: "alpha words and more words ", count: 4000))
         try directory.write("src/b.txt", String(repeating: "beta words, other words ", count: 40000))
-        try Shell.must("tar -czf whole.tar.gz -C src a.txt b.txt && tar -cf clean.tar -C src a.txt", in: directory.url.path)
+        try Shell.must(
+            "tar -czf whole.tar.gz -C src a.txt b.txt && tar -cf clean.tar -C src a.txt", in: directory.url.path)
         let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("whole.tar.gz")))
         try directory.write("corpus/cut.tar.gz", Array(whole[..<(whole.count * 2 / 3)]))
 
@@ -200,7 +201,8 @@ struct RunTests {
 
         let keep = try writeConfig(
             directory, name: "keep.json",
-            "{\"inputs\": [\"\(directory.path("corpus"))\"], \(tokenizer), \"ingest\": {\"on_truncated_input\": \"keep\"}}")
+            "{\"inputs\": [\"\(directory.path("corpus"))\"], \(tokenizer), \"ingest\": {\"on_truncated_input\": \"keep\"}}"
+        )
         let kept = try SluiceBinary.run(["run", keep, "--out", directory.path("out-keep")])
         #expect(kept.status == 0, "\(kept.stderr)")
         let keptManifest = try #require(

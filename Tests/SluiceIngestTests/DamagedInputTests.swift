@@ -44,7 +44,8 @@ func zipMemberData(_ bytes: [UInt8], name: String) throws -> Range<Int> {
 
 @Suite("Ingest: damaged inputs built at test time")
 struct DamagedInputTests {
-    @Test("a zip with a bad member in the middle keeps the other 39, deflated or stored", arguments: ["deflate", "store"])
+    @Test(
+        "a zip with a bad member in the middle keeps the other 39, deflated or stored", arguments: ["deflate", "store"])
     func badMemberInZip(_ method: String) throws {
         let directory = try TemporaryDirectory()
         let documents = try makeMembers(in: directory)
@@ -52,7 +53,9 @@ struct DamagedInputTests {
         try Shell.must("cd src && zip -q -X \(level) ../m.zip m*.txt", in: directory.url.path)
         var bytes = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("m.zip")))
         let data = try zipMemberData(bytes, name: "m20.txt")
-        for index in (data.lowerBound + data.count / 2)..<(data.lowerBound + data.count / 2 + 16) { bytes[index] ^= 0xA5 }
+        for index in (data.lowerBound + data.count / 2)..<(data.lowerBound + data.count / 2 + 16) {
+            bytes[index] ^= 0xA5
+        }
         try directory.write("m.zip", bytes)
 
         let (read, report) = try ingest([directory.path("m.zip")])
@@ -99,7 +102,8 @@ struct DamagedInputTests {
             case "t.tar.zst": "tar -cf - -C src . | zstd -q -o t.tar.zst"
             default: "cd src && zip -q -X ../t.zip m*.txt"
             }
-        try Shell.must(command.replacingOccurrences(of: "-C src .", with: "-C src \(memberList(10))"), in: directory.url.path)
+        try Shell.must(
+            command.replacingOccurrences(of: "-C src .", with: "-C src \(memberList(10))"), in: directory.url.path)
         let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent(name)))
         try directory.write("cut-\(name)", Array(whole[..<(whole.count * 55 / 100)]))
 
@@ -116,7 +120,9 @@ struct DamagedInputTests {
     func truncatedJSONLines() throws {
         let directory = try TemporaryDirectory()
         var lines = ""
-        for index in 0..<30000 { lines += "{\"text\": \"record \(index) \(String(repeating: "filler ", count: index % 17))\"}\n" }
+        for index in 0..<30000 {
+            lines += "{\"text\": \"record \(index) \(String(repeating: "filler ", count: index % 17))\"}\n"
+        }
         try directory.write("r.jsonl", lines)
         try Shell.must("gzip -9 r.jsonl", in: directory.url.path)
         let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("r.jsonl.gz")))
@@ -139,7 +145,10 @@ struct DamagedInputTests {
         try Shell.must("cp /bin/ls ls.txt", in: directory.url.path)
         // A PNG: signature, then an IHDR chunk of a 1x1 image.
         let png: [UInt8] =
-            [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0, 0, 1, 8, 6, 0, 0, 0]
+            [
+                0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 0, 0, 1, 0, 0,
+                0, 1, 8, 6, 0, 0, 0,
+            ]
             + [0x1F, 0x15, 0xC4, 0x89]
         try directory.write("image.md", png)
         try directory.write("sqlite.txt", Array("SQLite format 3\u{0}".utf8) + [UInt8](repeating: 0, count: 4080))
@@ -147,12 +156,15 @@ struct DamagedInputTests {
         try directory.write("plain.txt", "gzip body text\n")
         try Shell.must("gzip -c plain.txt > hidden-gzip.txt && rm plain.txt", in: directory.url.path)
         // Text with a few NULs and a few invalid bytes stays text.
-        try directory.write("mostly.txt", Array("text with a NUL ".utf8) + [0] + Array(" and a bad byte ".utf8) + [0xFF, 0x0A])
+        try directory.write(
+            "mostly.txt", Array("text with a NUL ".utf8) + [0] + Array(" and a bad byte ".utf8) + [0xFF, 0x0A])
 
         let (documents, report) = try ingest([directory.url.path])
         #expect(documents == ["gzip body text\n", "text with a NUL \u{0} and a bad byte \u{FFFD}\n"])
         #expect(report.skipped["binary"]?.count == 3)
-        let files = report.problems.filter { $0.reason == "binary" }.map { URL(fileURLWithPath: $0.file).lastPathComponent }
+        let files = report.problems.filter { $0.reason == "binary" }.map {
+            URL(fileURLWithPath: $0.file).lastPathComponent
+        }
         #expect(files.sorted() == ["image.md", "ls.txt", "sqlite.txt"])
         #expect(report.repairsByFile.map { URL(fileURLWithPath: $0.file).lastPathComponent } == ["mostly.txt"])
     }
@@ -189,16 +201,22 @@ struct DamagedInputTests {
         let (archive, archiveReport) = try ingest([directory.path("h.tar")])
         #expect(archive == ["visible\n"])
         #expect(archiveReport.skipped["hidden_file"]?.count == 2)
-        #expect(archiveReport.entries == archiveReport.documents + archiveReport.skippedCount + archiveReport.directories)
+        #expect(
+            archiveReport.entries == archiveReport.documents + archiveReport.skippedCount + archiveReport.directories)
 
         var read = IngestSettings()
         read.skipHiddenFiles = false
         let all = try ingest([directory.path("src")], settings: read)
         #expect(all.documents.sorted() == ["hidden file\n", "hidden folder\n", "visible\n"], "\(all.report.problems)")
-        #expect(try ingest([directory.path("h.tar")], settings: read).documents == ["visible\n", "hidden file\n", "hidden folder\n"])
+        #expect(
+            try ingest([directory.path("h.tar")], settings: read).documents == [
+                "visible\n", "hidden file\n", "hidden folder\n",
+            ])
     }
 
-    @Test("20 GiB zero bombs (gzip, zstd, xz) stop at once: binary, or the ratio limit with binary keep", arguments: ["gz", "zst", "xz"])
+    @Test(
+        "20 GiB zero bombs (gzip, zstd, xz) stop at once: binary, or the ratio limit with binary keep",
+        arguments: ["gz", "zst", "xz"])
     func zeroBombs(_ suffix: String) throws {
         let directory = try TemporaryDirectory()
         // One compressed GiB of zeros, repeated: concatenated members are one valid stream.

@@ -20,10 +20,11 @@ private struct Generator: RandomNumberGenerator {
 /// Text whose pre-tokenizer pieces are long and varied near any cut: runs of spaces and
 /// newlines, contractions, digits, punctuation, letters of several scripts, invalid bytes.
 private func text(_ generator: inout Generator, length: Int) -> [UInt8] {
-    let atoms: [[UInt8]] = [
-        "the", " quick", "  ", "    ", "\n", "\n\n", " \n ", "'s", "'ll", "'RE", "123", "4567", " 89", "!!", "...",
-        " --", "é", "ßΣ", " 中文", "👋🏽", "\t", "\r\n", "a", "x", " ", "don't", " well-known", "\u{A0}", "\u{3000}",
-    ].map { Array($0.utf8) } + [[0xFF], [0xE4, 0xB8]]
+    let atoms: [[UInt8]] =
+        [
+            "the", " quick", "  ", "    ", "\n", "\n\n", " \n ", "'s", "'ll", "'RE", "123", "4567", " 89", "!!", "...",
+            " --", "é", "ßΣ", " 中文", "👋🏽", "\t", "\r\n", "a", "x", " ", "don't", " well-known", "\u{A0}", "\u{3000}",
+        ].map { Array($0.utf8) } + [[0xFF], [0xE4, 0xB8]]
     var bytes: [UInt8] = []
     while bytes.count < length { bytes += atoms.randomElement(using: &generator) ?? [] }
     return bytes
