@@ -190,36 +190,14 @@ public struct Configuration: Sendable {
     /// - Throws: `ConfigError` listing every problem with its JSON path, line and column.
     public static func load(file: String) throws(ConfigError) -> Configuration {
         let bytes: [UInt8]
-        switch readFile(file) {
-        case .success(let read): bytes = read
-        case .failure(let reason):
+        do {
+            bytes = try FileBytes.read(file)
+        } catch {
             throw ConfigError(
-                file: file, issues: [ConfigIssue(path: "", message: "cannot read the config file: \(reason.message)")])
+                file: file, issues: [ConfigIssue(path: "", message: "cannot read the config file: \(error.message)")])
         }
         let base = URL(fileURLWithPath: file).deletingLastPathComponent().path
         return try decode(bytes, file: file, baseDirectory: base)
-    }
-
-    /// Why a config file could not be read: the OS's words (strerror), one line.
-    struct ReadFailure: Error { var message: String }
-
-    /// The bytes of `file`, or the OS error as one line ("No such file or directory"), not
-    /// Foundation's multi-line error text.
-    static func readFile(_ file: String) -> Result<[UInt8], ReadFailure> {
-        let descriptor = open(file, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return .failure(ReadFailure(message: String(cString: strerror(errno)))) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return .failure(ReadFailure(message: String(cString: strerror(errno))))
-            }
-            if count == 0 { return .success(bytes) }
-            bytes += buffer[..<count]
-        }
     }
 
     /// Validates config text; `file` names it in errors, `baseDirectory` anchors relative paths.

@@ -465,20 +465,9 @@ public final class SlurmLauncher: TaskLauncher, @unchecked Sendable {
 
     /// The bytes of `path` from `offset` to its end, and where that end is.
     static func read(_ path: String, from offset: Int) -> ([UInt8], Int) {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return ([], offset) }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var position = offset
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, off_t(position)) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { break }
-            bytes += buffer[0..<count]
-            position += count
-        }
-        return (bytes, position)
+        // A log not written yet, or gone, has no new bytes.
+        let bytes = (try? FileBytes.read(path, from: offset)) ?? []
+        return (bytes, offset + bytes.count)
     }
 
     /// A single-quoted shell word.

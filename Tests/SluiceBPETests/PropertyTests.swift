@@ -4,18 +4,6 @@ import Testing
 
 @testable import SluiceBPE
 
-/// A deterministic generator, so every failure reproduces.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Scalars that stress every rule: ASCII, contractions, every whitespace, letters/numbers of
 /// several scripts, marks, emoji and ZWJ, controls, private use — all assigned in Unicode 16,
 /// so the stdlib's (Unicode 17) regex classes agree with tiktoken's tables on them.

@@ -1,23 +1,12 @@
 import SluiceConfig
 import SluiceIngest
+import SluiceTestSupport
 import Testing
-
-/// A deterministic generator, so every failure reproduces.
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 /// Documents that exercise every state `TextPolicy.Stream` carries across a cut: UTF-8
 /// sequences (valid, truncated, overlong), CR/LF pairs, BOMs, UTF-16 with odd lengths and
 /// surrogates (paired and lone), NULs.
-func awkwardDocument(_ generator: inout SplitMix) -> [UInt8] {
+func awkwardDocument(_ generator: inout SplitMix64) -> [UInt8] {
     let atoms: [[UInt8]] = [
         Array("plain ascii ".utf8), Array("é".utf8), Array("中".utf8), Array("👋".utf8), [0xE4, 0xB8], [0xF0, 0x9F],
         [0xC0, 0xAF], [0xFF], [0x80], [0x0D], [0x0A], [0x0D, 0x0A], [0x00], [0xED, 0xA0, 0x80], Array(" x".utf8),
@@ -63,7 +52,7 @@ struct StreamingTests {
     func streamEqualsApply(_ name: String) throws {
         let settings = try #require(Self.settingsCases.first { $0.0 == name }?.1)
         let policy = TextPolicy(settings: settings)
-        var generator = SplitMix(state: 7)
+        var generator = SplitMix64(state: 7)
         for round in 0..<3000 {
             let document = awkwardDocument(&generator)
             var wholeRepairs = TextPolicy.Repairs()
@@ -100,7 +89,7 @@ struct StreamingTests {
 
     @Test("SafeRecut hands on every byte once, in order, in chunks that end at the cut offsets")
     func recutKeepsBytes() throws {
-        var generator = SplitMix(state: 11)
+        var generator = SplitMix64(state: 11)
         for _ in 0..<500 {
             let document = (0..<Int.random(in: 0...400, using: &generator)).map { _ in
                 UInt8.random(in: 0x61...0x64, using: &generator)

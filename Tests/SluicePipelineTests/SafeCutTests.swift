@@ -5,21 +5,9 @@ import SluiceTestSupport
 import SluiceWords
 import Testing
 
-/// Deterministic, so a failure reproduces.
-private struct Generator: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Text whose pre-tokenizer pieces are long and varied near any cut: runs of spaces and
 /// newlines, contractions, digits, punctuation, letters of several scripts, invalid bytes.
-private func text(_ generator: inout Generator, length: Int) -> [UInt8] {
+private func text(_ generator: inout SplitMix64, length: Int) -> [UInt8] {
     let atoms: [[UInt8]] =
         [
             "the", " quick", "  ", "    ", "\n", "\n\n", " \n ", "'s", "'ll", "'RE", "123", "4567", " 89", "!!", "...",
@@ -42,7 +30,7 @@ struct SafeCutTests {
 
     /// Ids of `document` fed to SafeRecut in random pieces, each chunk encoded alone.
     private static func chunkedIds(
-        _ document: [UInt8], tokenizer: RunTokenizer, generator: inout Generator, maxPiece: Int
+        _ document: [UInt8], tokenizer: RunTokenizer, generator: inout SplitMix64, maxPiece: Int
     ) throws -> (ids: [TokenID], chunks: Int) {
         var recut = SafeRecut()
         var ids: [TokenID] = []
@@ -67,7 +55,7 @@ struct SafeCutTests {
     func bpeChunksEqualWhole() throws {
         let encoder = try #require(Self.gpt2)
         let tokenizer = RunTokenizer.bpe(encoder)
-        var generator = Generator(state: 3)
+        var generator = SplitMix64(state: 3)
         var totalChunks = 0
         for round in 0..<400 {
             let document = text(&generator, length: Int.random(in: 1...3000, using: &generator))
@@ -82,7 +70,7 @@ struct SafeCutTests {
 
     @Test("word level: 400 documents cut after whitespace give the ids of the whole")
     func wordChunksEqualWhole() throws {
-        var generator = Generator(state: 5)
+        var generator = SplitMix64(state: 5)
         let tokenizer = WordTokenizer(tokens: ["the", "quick", "'s", "123", "!!", "...", "--", "é", ",", "."])
         let run = RunTokenizer.words(tokenizer)
         var totalChunks = 0
