@@ -23,6 +23,8 @@ struct ConfigDecoder {
             } else if let maximum, value > maximum {
                 report(node, path, "expected an integer\(rangeText(minimum, maximum)), got \(value)")
             }
+        case .seed:
+            if Seed(node) == nil { report(node, path, "expected an integer \(Seed.rangeText), got \(describe(node))") }
         case .fraction:
             let value: Double?
             switch node.value {
@@ -128,6 +130,7 @@ struct ConfigDecoder {
         switch node.value {
         case .string: return JSONNode.quoted(node.string ?? "")
         case .integer(let value): return String(value)
+        case .unsignedInteger(let value): return String(value)
         case .number(let value): return "\(value)"
         case .bool(let value): return String(value)
         default: return node.typeName
@@ -147,7 +150,7 @@ struct ConfigDecoder {
     static func typeDescription(_ type: ConfigType) -> String {
         switch type {
         case .string: "a string"
-        case .integer: "an integer"
+        case .integer, .seed: "an integer"
         case .fraction: "a number from 0 to 1"
         case .boolean: "true or false"
         case .enumeration(let values): values.map { "\"\($0)\"" }.joined(separator: " or ")

@@ -37,6 +37,12 @@ public enum ConfigSchema {
             if let minimum { members.append(("minimum", JSONNode(.integer(minimum)))) }
             if let maximum { members.append(("maximum", JSONNode(.integer(maximum)))) }
             return JSONNode(.object(members))
+        case .seed:
+            return JSONNode(
+                .object([
+                    ("type", string("integer")), ("minimum", JSONNode(.integer(Int64.min))),
+                    ("maximum", JSONNode(.unsignedInteger(UInt64.max))),
+                ]))
         case .fraction:
             return JSONNode(
                 .object([

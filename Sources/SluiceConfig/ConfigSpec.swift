@@ -4,6 +4,8 @@ import SluiceIO
 public indirect enum ConfigType: Sendable {
     case string
     case integer(minimum: Int64?, maximum: Int64?)
+    /// A torch seed: an integer from −2^63 to 2^64 − 1 (`Seed`).
+    case seed
     /// A number from 0 to 1 (a fraction), integer or not.
     case fraction
     case boolean
@@ -158,7 +160,7 @@ public enum ConfigSpec {
             "shuffle", .anyOf([.boolean, .enumeration(["torch"])]), default: .bool(false),
             "false: windows in order; true: a seeded shuffle; \"torch\": exactly DataLoader(shuffle=True)'s order."),
         ConfigField(
-            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
+            "seed", .seed, default: .integer(123),
             "Seed of the shuffle."),
         ConfigField(
             "drop_last", .boolean, default: .bool(true),
@@ -184,7 +186,7 @@ public enum ConfigSpec {
             "torch: bit-exact torch.manual_seed(seed) + nn.Embedding; pretrained: tables from a safetensors file (pretrained), or the token table from word vectors (vectors)."
         ),
         ConfigField(
-            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(123),
+            "seed", .seed, default: .integer(123),
             "torch.manual_seed value for init \"torch\"."),
         ConfigField(
             "torch_kernel", .enumeration(["avx2", "default"]), default: .string(Array("avx2".utf8)),
@@ -233,7 +235,7 @@ public enum ConfigSpec {
             "validation_documents", .integer(minimum: 0, maximum: maxInt), default: .integer(0),
             "Or a number of documents: those whose content hashes lowest with the seed."),
         ConfigField(
-            "seed", .integer(minimum: 0, maximum: Int64.max), default: .integer(0),
+            "seed", .seed, default: .integer(0),
             "Seed of the choice: another seed, another validation set."),
     ]
 

@@ -285,7 +285,7 @@ public struct Configuration: Sendable {
             default: break
             }
             split.validationDocuments = section["validation_documents"].flatMap(Self.int) ?? 0
-            split.seed = UInt64(section["seed"].flatMap(Self.int) ?? 0)
+            split.seed = section["seed"].flatMap(Seed.init)?.bits ?? 0
         }
         self.split = split
 
@@ -348,7 +348,7 @@ public struct Configuration: Sendable {
                 stride: section["stride"].flatMap(Self.int) ?? 128,
                 batchSize: section["batch_size"].flatMap(Self.int) ?? 4,
                 shuffle: shuffle,
-                seed: UInt64(section["seed"].flatMap(Self.int) ?? 123),
+                seed: section["seed"].flatMap(Seed.init)?.bits ?? 123,
                 dropLast: section["drop_last"]?.value != .bool(false),
                 crossDocument: section["cross_document"]?.value != .bool(false))
         }
@@ -358,7 +358,7 @@ public struct Configuration: Sendable {
                 vocabSize: section["vocab_size"].flatMap(Self.int),
                 contextLength: section["context_length"].flatMap(Self.int),
                 initializer: section["init"]?.string ?? "torch",
-                seed: UInt64(section["seed"].flatMap(Self.int) ?? 123),
+                seed: section["seed"].flatMap(Seed.init)?.bits ?? 123,
                 torchKernel: section["torch_kernel"]?.string ?? "avx2",
                 dtype: section["dtype"]?.string ?? "float32",
                 pretrained: section["pretrained"]?.string,

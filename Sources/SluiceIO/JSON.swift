@@ -14,6 +14,9 @@ public struct JSONNode: Sendable, Equatable {
         case null
         case bool(Bool)
         case integer(Int64)
+        /// An integer literal above Int64.max and at most UInt64.max, kept exact: torch seeds go
+        /// up to 2^64 − 1 (`torch.initial_seed()` prints them so). Other keys refuse it as too large.
+        case unsignedInteger(UInt64)
         case number(Double)
         case string([UInt8])
         case array([JSONNode])
@@ -25,6 +28,7 @@ public struct JSONNode: Sendable, Equatable {
             case (.null, .null): return true
             case (.bool(let a), .bool(let b)): return a == b
             case (.integer(let a), .integer(let b)): return a == b
+            case (.unsignedInteger(let a), .unsignedInteger(let b)): return a == b
             case (.number(let a), .number(let b)): return a == b
             case (.string(let a), .string(let b)): return a == b
             case (.array(let a), .array(let b)): return a == b
@@ -82,7 +86,7 @@ public struct JSONNode: Sendable, Equatable {
         switch value {
         case .null: "null"
         case .bool: "boolean"
-        case .integer: "integer"
+        case .integer, .unsignedInteger: "integer"
         case .number: "number"
         case .string: "string"
         case .array: "array"
@@ -441,6 +445,7 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if isInteger, let value = Int64(text) { return .integer(value) }
+        if isInteger, let value = UInt64(text) { return .unsignedInteger(value) }
         guard let value = Double(text), value.isFinite else { throw error("number \(text) is out of range") }
         return .number(value)
     }
@@ -473,6 +478,7 @@ extension JSONNode {
         case .null: output += Array("null".utf8)
         case .bool(let value): output += Array((value ? "true" : "false").utf8)
         case .integer(let value): output += Array(String(value).utf8)
+        case .unsignedInteger(let value): output += Array(String(value).utf8)
         case .number(let value):
             output += Array(
                 (value == value.rounded() && abs(value) < 1e15 ? String(Int64(value)) + ".0" : "\(value)").utf8)

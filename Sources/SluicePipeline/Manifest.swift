@@ -12,6 +12,10 @@ public enum Manifest {
 
     static func string(_ text: String) -> JSONNode { JSONNode(.string(Array(text.utf8))) }
     static func int(_ value: Int) -> JSONNode { JSONNode(.integer(Int64(value))) }
+    /// A seed in its unsigned form, as `torch.initial_seed()` prints it (`Seed`).
+    static func seed(_ bits: UInt64) -> JSONNode {
+        JSONNode(Int64(exactly: bits).map { .integer($0) } ?? .unsignedInteger(bits))
+    }
 
     static func build(
         configuration: Configuration, tokenizer: TokenizerStage.Record, separator: TokenID?,
@@ -33,7 +37,7 @@ public enum Manifest {
                         settings.vectors.map { string(URL(fileURLWithPath: $0).lastPathComponent) } ?? JSONNode(.null)
                     ),
                     ("missing_vectors", settings.vectors == nil ? JSONNode(.null) : string(settings.missingVectors)),
-                    ("seed", int(Int(settings.seed))),
+                    ("seed", seed(settings.seed)),
                     ("torch_kernel", string(settings.torchKernel)),
                     ("dtype", string(settings.dtype)),
                     (
@@ -79,7 +83,7 @@ public enum Manifest {
                             ("stride", int(window?.stride ?? 0)),
                             ("batch_size", int(window?.batchSize ?? 0)),
                             ("shuffle", string(window.map { "\($0.shuffle)" } ?? "none")),
-                            ("seed", int(Int(window?.seed ?? 0))),
+                            ("seed", seed(window?.seed ?? 0)),
                             ("drop_last", JSONNode(.bool(window?.dropLast ?? true))),
                             ("cross_document", JSONNode(.bool(window?.crossDocument ?? true))),
                         ]))

@@ -1,5 +1,6 @@
 import Foundation
 import SluiceBPE
+import SluiceConfig
 import SluiceIO
 import SluiceWords
 
@@ -23,7 +24,7 @@ public enum OutputInspector {
         ]
         if let embedding = manifest["embedding"], embedding.members != nil {
             lines.append(
-                "  embedding \(embedding["dtype"]?.string ?? "?") [\(int(embedding["vocab_size"])) × \(int(embedding["output_dim"]))] + [\(int(embedding["context_length"])) × \(int(embedding["output_dim"]))], init \(embedding["init"]?.string ?? "?") seed \(int(embedding["seed"])) (\(embedding["torch_kernel"]?.string ?? "?"))"
+                "  embedding \(embedding["dtype"]?.string ?? "?") [\(int(embedding["vocab_size"])) × \(int(embedding["output_dim"]))] + [\(int(embedding["context_length"])) × \(int(embedding["output_dim"]))], init \(embedding["init"]?.string ?? "?") seed \(embedding["seed"].flatMap(Seed.init)?.description ?? "?") (\(embedding["torch_kernel"]?.string ?? "?"))"
             )
         } else {
             lines.append("  embedding none (ids only)")

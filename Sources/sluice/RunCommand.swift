@@ -267,6 +267,10 @@ extension Run {
 
 extension ExecutorSettings.Kind: ExpressibleByArgument {}
 
+extension Seed: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
+
 /// `sluice status OUT`: where a run stands, from its records and `squeue`.
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(

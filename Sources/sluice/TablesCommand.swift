@@ -1,4 +1,5 @@
 import ArgumentParser
+import SluiceConfig
 import SluiceEmbedding
 import SluiceIO
 
@@ -18,8 +19,10 @@ struct Tables: ParsableCommand {
     @Option(name: .customLong("init"), help: "Initializer (only torch).")
     var initializer: String = "torch"
 
-    @Option(name: .long, help: "torch.manual_seed value.")
-    var seed: UInt64
+    @Option(
+        name: .long, parsing: .unconditional,
+        help: "torch.manual_seed value, -9223372036854775808…18446744073709551615; negative seeds are torch's two's complement (-5 is 2^64-5).")
+    var seed: Seed
 
     @Option(name: .long, help: "Table shape ROWSxCOLUMNS (repeatable, in draw order).")
     var shape: [String]
@@ -61,9 +64,9 @@ struct Tables: ParsableCommand {
         let defaults = ["token_embedding", "position_embedding"]
         let names = name.isEmpty ? shapes.indices.map { $0 < defaults.count ? defaults[$0] : "table_\($0)" } : name
         let (tables, _) = TableInitializer.torch(
-            seed: seed, shapes: shapes, kernel: TorchKernel(rawValue: kernel) ?? .avx2)
+            seed: seed.bits, shapes: shapes, kernel: TorchKernel(rawValue: kernel) ?? .avx2)
         let tensors = zip(zip(names, shapes), tables).map { ($0.0, [$0.1.rows, $0.1.columns], $1) }
-        let metadata = [("sluice.init", "torch"), ("sluice.seed", String(seed)), ("sluice.torch_kernel", kernel)]
+        let metadata = [("sluice.init", "torch"), ("sluice.seed", seed.description), ("sluice.torch_kernel", kernel)]
         do {
             _ = try SafeTensors.writeFloat32(tensors, metadata: metadata, to: out)
         } catch {

@@ -79,6 +79,33 @@ struct ConfigurationTests {
         #expect(configuration.embedding?.torchKernel == "avx2")
     }
 
+    /// torch.manual_seed keeps a seed's 64-bit two's complement: -5 is 2^64 − 5, and
+    /// initial_seed() prints 18446744073709551611 (python/tests/test_tables.py checks the tables
+    /// and the DataLoader order against torch itself).
+    @Test("seeds take torch's range, negative ones as their two's complement")
+    func seeds() throws {
+        let cases: [(String, UInt64)] = [
+            ("-5", 18_446_744_073_709_551_611), ("18446744073709551611", 18_446_744_073_709_551_611),
+            ("-9223372036854775808", 1 << 63), ("9223372036854775808", 1 << 63), ("18446744073709551615", .max),
+            ("-1", .max), ("0", 0),
+        ]
+        for (text, bits) in cases {
+            let configuration = try Self.decode(
+                """
+                {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": \(text)},
+                 "embedding": {"seed": \(text)}, "split": {"seed": \(text)}}
+                """)
+            #expect(configuration.window?.seed == bits, "\(text)")
+            #expect(configuration.embedding?.seed == bits, "\(text)")
+            #expect(configuration.split.seed == bits, "\(text)")
+            // The resolved config keeps the seed as written.
+            #expect(configuration.resolved.serialized().contains("\"seed\": \(text)"), "\(text)")
+        }
+        #expect(Seed("-5")?.bits == 18_446_744_073_709_551_611 && Seed("-5") == Seed("18446744073709551611"))
+        #expect(Seed("18446744073709551616") == nil && Seed("-9223372036854775809") == nil && Seed("1.0") == nil)
+        #expect(Seed(bits: .max).description == "18446744073709551615")
+    }
+
     @Test(
         "mistakes name the file, line:column, JSON path and the closest valid key",
         arguments: [
@@ -96,8 +123,20 @@ struct ConfigurationTests {
                 "window.max_length: expected an integer from 1"
             ),
             (
-                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": -1}}"#,
-                "window.seed: expected an integer ≥ 0, got -1"
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": 18446744073709551616}}"#,
+                "window.seed: expected an integer from -9223372036854775808 to 18446744073709551615 (torch.manual_seed's range), got 1.8446744073709552e+19"
+            ),
+            (
+                #"{"inputs": ["a"], "split": {"seed": -9223372036854775809}}"#,
+                "split.seed: expected an integer from -9223372036854775808"
+            ),
+            (
+                #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": "5"}}"#,
+                #"window.seed: expected an integer from -9223372036854775808 to 18446744073709551615 (torch.manual_seed's range), got "5""#
+            ),
+            (
+                #"{"inputs": ["a"], "ingest": {"part_bytes": 9223372036854775808}}"#,
+                "ingest.part_bytes: expected an integer ≥ 1, got 9223372036854775808"
             ),
             (
                 #"{"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {}, "embedding": {"dtype": "float64"}}"#,

@@ -139,4 +139,23 @@ struct JSONParserTests {
         #expect(try JSONNode.parse(Array(node.serialized().utf8)) == node)
         #expect(try JSONNode.parse(Array(node.serialized(pretty: false).utf8)) == node)
     }
+    /// torch seeds reach 2^64 − 1, past Int64: those literals stay exact; larger ones are numbers.
+    @Test("integers: Int64, then UInt64 kept exact, then Double")
+    func integerRanges() throws {
+        let node = try JSONNode.parse(
+            Array("[-9223372036854775808, 9223372036854775807, 9223372036854775808, 18446744073709551615, 18446744073709551616]".utf8))
+        guard case .array(let items) = node.value else {
+            Issue.record("not an array")
+            return
+        }
+        #expect(
+            items.map(\.value) == [
+                .integer(.min), .integer(.max), .unsignedInteger(1 << 63), .unsignedInteger(.max),
+                .number(18_446_744_073_709_551_616),
+            ])
+        #expect(items[3].typeName == "integer" && items[3].integer == nil)
+        #expect(node.serialized(pretty: false).contains(",9223372036854775808,18446744073709551615,"))
+        #expect(try JSONNode.parse(Array(node.serialized().utf8)) == node)
+    }
 }
+

@@ -52,7 +52,10 @@ class _Scheduled(_Base):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.samples = samples
         self.shuffle = bool(shuffle)
-        self.seed = int(seed)
+        seed = int(seed)
+        if not -2**63 <= seed < 2**64:
+            raise ValueError(f"seed must be from -2**63 to 2**64-1 (torch.manual_seed's range), got {seed}")
+        self.seed = seed & (2**64 - 1)  # torch's two's complement: -5 and 2**64-5 are one seed
         self.rank, self.world_size = _distributed(rank, world_size)
         self.drop_last = bool(drop_last)
         self.chunk = int(batch_size or 1)
@@ -229,7 +232,8 @@ class SluiceDataset(_Scheduled):
     order). Iterating yields one epoch of this rank's samples; a DataLoader does the batching.
 
     - `shuffle`/`seed`: each epoch's order is a permutation drawn from (seed, epoch) alone; call
-      `set_epoch(e)` before each epoch, as with DistributedSampler.
+      `set_epoch(e)` before each epoch, as with DistributedSampler. Seeds are torch's range
+      (-2**63 to 2**64-1, negative ones as their two's complement: -5 is 2**64-5).
     - `split`: "train", or "validation" when the config's `split` section sent documents there.
     - `rank`/`world_size`: explicit, or torch.distributed's when initialised. Every rank gets the
       same number of samples: `drop_last=True` drops the remainder, otherwise the short ranks

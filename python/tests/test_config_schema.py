@@ -15,7 +15,7 @@ REJECTED_BY_BOTH = [
     {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"stride": 0}},
     {"inputs": ["a"], "workers": 0},
     {"inputs": ["a"], "workers": 2.5},
-    {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": -1}},
+    {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {"seed": 18446744073709551616}},
     {"inputs": ["a"], "tokenizer": {"vocab": "v"}, "window": {}, "embedding": {"dtype": "float64"}},
     {"inputs": ["a"], "ingest": {"invalid_utf8": "replce"}},
     {"inputs": "corpus/"},

@@ -29,12 +29,12 @@ def raw_tensors(blob: bytes) -> dict:
             for name, info in header.items()}
 
 
-def run_book(sluice, tmp_path, kernel="avx2", shuffle=False, dtype="float32"):
+def run_book(sluice, tmp_path, kernel="avx2", shuffle=False, dtype="float32", seed=123):
     config = {
         "inputs": [str(ROOT / "examples/the-verdict.txt")],
         "tokenizer": {"vocab": str(ROOT / "vocab/gpt2/encoder.json"), "merges": str(ROOT / "vocab/gpt2/vocab.bpe")},
-        "window": {"max_length": 4, "stride": 4, "batch_size": 8, "shuffle": "torch" if shuffle else False, "seed": 123},
-        "embedding": {"output_dim": 256, "context_length": 4, "seed": 123, "torch_kernel": kernel, "dtype": dtype},
+        "window": {"max_length": 4, "stride": 4, "batch_size": 8, "shuffle": "torch" if shuffle else False, "seed": seed},
+        "embedding": {"output_dim": 256, "context_length": 4, "seed": seed, "torch_kernel": kernel, "dtype": dtype},
         "shards": {"target_bytes": 1_000_000},
     }
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -69,6 +69,37 @@ def test_book_batches_bit_exact(sluice, tmp_path, kernel, shuffle):
         assert hashlib.sha256(embeddings.tobytes()).hexdigest() == expected["input_embeddings"]["sha256"]
     tables = load_file(str(out / "tables/token_embedding.safetensors"))["token_embedding"]
     assert hashlib.sha256(tables.astype("<f4").tobytes()).hexdigest() == case["tok"]["sha256"]
+
+
+def test_negative_seed_is_torchs(sluice, tmp_path):
+    """torch.manual_seed(-5) is manual_seed(2**64 - 5). With seed -5, the tables, the DataLoader's
+    shuffled order and the input embeddings equal the book's code run live in torch, and the
+    manifest records the seed as torch.initial_seed() prints it; 2**64 - 5 gives the same shards."""
+    torch = pytest.importorskip("torch", reason="torch is not installed in this venv (scripts/setup.sh installs it)")
+    kernel = "avx2" if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") else "default"
+    out, manifest, data = run_book(sluice, tmp_path / "negative", kernel, shuffle=True, seed=-5)
+
+    torch.manual_seed(-5)
+    assert manifest["embedding"]["seed"] == manifest["window"]["seed"] == torch.initial_seed() == 2**64 - 5
+    token_table, position_table = torch.nn.Embedding(50257, 256), torch.nn.Embedding(4, 256)
+    ids = json.loads((SHARED / "golden/torch/verdict_tokens.json").read_text())["token_ids"]
+    starts = range(0, len(ids) - 4, 4)  # GPTDatasetV1's windows
+    windows = torch.utils.data.TensorDataset(torch.tensor([ids[i : i + 4] for i in starts]),
+                                             torch.tensor([ids[i + 1 : i + 5] for i in starts]))
+    loader = torch.utils.data.DataLoader(windows, batch_size=8, shuffle=True, drop_last=True)
+    batches = list(loader)
+    assert data["inputs"].tolist() == torch.cat([inputs for inputs, _ in batches]).tolist()
+    assert data["targets"].tolist() == torch.cat([targets for _, targets in batches]).tolist()
+    with torch.no_grad():
+        for number in (0, 1, len(batches) - 1):
+            expected = token_table(batches[number][0]) + position_table(torch.arange(4))
+            got = np.ascontiguousarray(data["embeddings"][number * 8 : number * 8 + 8])
+            assert np.array_equal(got.view(np.uint32), expected.numpy().view(np.uint32))
+    tables = load_file(str(out / "tables/token_embedding.safetensors"))["token_embedding"]
+    assert np.array_equal(tables.view(np.uint32), token_table.weight.detach().numpy().view(np.uint32))
+
+    _, unsigned, _ = run_book(sluice, tmp_path / "unsigned", kernel, shuffle=True, seed=2**64 - 5)
+    assert [s["sha256"] for s in unsigned["shards"]] == [s["sha256"] for s in manifest["shards"]]
 
 
 def test_torch_shuffle_without_tables_is_the_dataloader_order(sluice, tmp_path):

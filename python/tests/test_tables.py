@@ -42,3 +42,25 @@ def test_bad_shapes_are_clear(sluice, tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 64
     assert "--shape 0x3: expected ROWSxCOLUMNS" in result.stderr
+
+
+def test_negative_seed_is_torchs(sluice, tmp_path):
+    """`--seed -5` is torch.manual_seed(-5), i.e. 2**64 - 5, against torch itself; outside torch's
+    range the seed is refused as torch refuses it."""
+    torch = pytest.importorskip("torch", reason="torch is not installed in this venv (scripts/setup.sh installs it)")
+    kernel = "avx2" if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512") else "default"
+    files = {}
+    for seed in ("-5", str(2**64 - 5)):
+        files[seed] = tmp_path / f"{seed}.safetensors"
+        subprocess.run([sluice, "tables", "--seed", seed, "--shape", "20x3", "--shape", "4x3", "--kernel", kernel,
+                        "--out", str(files[seed])], check=True, capture_output=True)
+    assert files["-5"].read_bytes() == files[str(2**64 - 5)].read_bytes()
+    tables = load_file(str(files["-5"]))
+    torch.manual_seed(-5)
+    for name, shape in (("token_embedding", (20, 3)), ("position_embedding", (4, 3))):
+        expected = torch.nn.Embedding(*shape).weight.detach().numpy()
+        assert np.array_equal(tables[name].view(np.uint32), expected.view(np.uint32))
+    for seed in (str(-2**63 - 1), str(2**64)):
+        result = subprocess.run([sluice, "tables", "--seed", seed, "--shape", "2x2", "--out", str(tmp_path / "x")],
+                                capture_output=True, text=True)
+        assert result.returncode == 64 and f"'{seed}' is invalid for '--seed" in result.stderr
