@@ -21,7 +21,10 @@ struct Tables: ParsableCommand {
 
     @Option(
         name: .long, parsing: .unconditional,
-        help: "torch.manual_seed value, -9223372036854775808…18446744073709551615; negative seeds are torch's two's complement (-5 is 2^64-5).")
+        help: """
+            torch.manual_seed value, -9223372036854775808…18446744073709551615; \
+            negative seeds are torch's two's complement (-5 is 2^64-5).
+            """)
     var seed: Seed
 
     @Option(name: .long, help: "Table shape ROWSxCOLUMNS (repeatable, in draw order).")

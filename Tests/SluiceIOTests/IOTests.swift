@@ -143,7 +143,9 @@ struct JSONParserTests {
     @Test("integers: Int64, then UInt64 kept exact, then Double")
     func integerRanges() throws {
         let node = try JSONNode.parse(
-            Array("[-9223372036854775808, 9223372036854775807, 9223372036854775808, 18446744073709551615, 18446744073709551616]".utf8))
+            Array(
+                ("[-9223372036854775808, 9223372036854775807, 9223372036854775808, "
+                    + "18446744073709551615, 18446744073709551616]").utf8))
         guard case .array(let items) = node.value else {
             Issue.record("not an array")
             return
@@ -158,4 +160,3 @@ struct JSONParserTests {
         #expect(try JSONNode.parse(Array(node.serialized().utf8)) == node)
     }
 }
-
