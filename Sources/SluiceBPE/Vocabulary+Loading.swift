@@ -20,6 +20,15 @@ extension Vocabulary {
 
     /// Parses the contents of a tiktoken rank file; `source` names it in errors.
     public convenience init(tiktokenData data: [UInt8], source: String = "<rank file>") throws(BPEError) {
+        // GPT-2's encoder.json given alone is the common mistake: say what it needs.
+        if let first = data.first(where: { ![0x20, 0x09, 0x0A, 0x0D, 0xEF, 0xBB, 0xBF].contains($0) }),
+            first == UInt8(ascii: "{")
+        {
+            throw BPEError(
+                .malformedLine, file: source, line: 1,
+                "this is JSON, not a tiktoken rank file: GPT-2's encoder.json needs its merges file — add merges (its vocab.bpe; tokenizer.merges in a config, --merges on the command line)"
+            )
+        }
         var tokensByRank: [[UInt8]?] = []
         var lineOfRank: [Int] = []
         var lineNumber = 0

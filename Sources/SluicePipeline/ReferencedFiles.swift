@@ -1,3 +1,4 @@
+import SluiceBPE
 import SluiceConfig
 import SluiceVectors
 
@@ -6,15 +7,12 @@ import SluiceVectors
 /// does not match is one line at once, not a failed task after hours of ingest.
 public enum ReferencedFiles {
     public static func check(_ configuration: Configuration) throws(PipelineError) {
-        if let vocabFrom = configuration.tokenizer?.words?.vocabFrom {
-            let path = configuration.resolvePath(vocabFrom)
-            do {
-                _ = try WordVectors.peekShape(
-                    path, format: configuration.tokenizer?.words?.vocabFormat.flatMap(VectorFormat.init(rawValue:)))
-            } catch {
-                throw PipelineError(
-                    .config, "tokenizer.words.vocab_from: \(error) (in \(configuration.file))", path: path)
-            }
+        let idRange = try tokenizerIDRange(configuration)
+        if let embedding = configuration.embedding, let rows = embedding.vocabSize, let idRange, rows < idRange.count {
+            throw PipelineError(
+                .config,
+                "embedding.vocab_size is \(rows), but \(idRange.source) gives ids up to \(idRange.count - 1); set vocab_size to at least \(idRange.count), or null for the tokenizer's (in \(configuration.file))"
+            )
         }
         if let embedding = configuration.embedding, let vectors = embedding.vectors {
             let path = configuration.resolvePath(vectors)
@@ -26,6 +24,39 @@ public enum ReferencedFiles {
                 throw PipelineError(.config, "embedding.vectors: \(error) (in \(configuration.file))", path: path)
             }
             try checkWidth(shape.dim, outputDim: embedding.outputDim, path: path)
+        }
+    }
+
+    /// The ids the run's tokenizer can produce, where the config alone decides them: a BPE
+    /// vocabulary file is loaded (existence, format, special tokens), a trained one has
+    /// `train.vocab_size` ids. nil for the word-level tokenizer, whose vocabulary is the
+    /// documents' or the distinct keys of a vectors file (its header is checked here).
+    static func tokenizerIDRange(_ configuration: Configuration) throws(PipelineError) -> (
+        count: Int, source: String
+    )? {
+        guard let tokenizer = configuration.tokenizer else { return nil }
+        if let words = tokenizer.words {
+            if let vocabFrom = words.vocabFrom {
+                let path = configuration.resolvePath(vocabFrom)
+                do {
+                    _ = try WordVectors.peekShape(path, format: words.vocabFormat.flatMap(VectorFormat.init(rawValue:)))
+                } catch {
+                    throw PipelineError(
+                        .config, "tokenizer.words.vocab_from: \(error) (in \(configuration.file))", path: path)
+                }
+            }
+            return nil
+        }
+        if let train = tokenizer.train { return (train.vocabSize, "tokenizer.train.vocab_size") }
+        let vocab = configuration.resolvePath(tokenizer.vocab)
+        let merges = tokenizer.merges.map(configuration.resolvePath)
+        do {
+            let encoder = try BPEEncoder.load(vocab: vocab, merges: merges, specialTokens: tokenizer.specialTokens)
+            return (encoder.idUpperBound, "the tokenizer (\(vocab))")
+        } catch {
+            let key = merges != nil && error.file == merges ? "tokenizer.merges" : "tokenizer.vocab"
+            throw PipelineError(
+                .config, "\(key): \(error) (in \(configuration.file))", path: error.file ?? vocab, underlying: error)
         }
     }
 

@@ -243,6 +243,13 @@ public enum WindowStage: StageRunner {
             return sidecar
         }
         if let embedding = configuration.embedding {
+            // Checked before the run where the config decides the ids; a word vocabulary only now.
+            if let rows = embedding.vocabSize, rows < idUpperBound {
+                throw PipelineError(
+                    .config,
+                    "embedding.vocab_size is \(rows), but the tokenizer gives ids up to \(idUpperBound - 1); set vocab_size to at least \(idUpperBound), or null for the tokenizer's (in \(configuration.file))"
+                )
+            }
             // Before drawing any table: a huge output_dim must be refused, not run out of memory.
             let windows = WindowPlan.windowCount(stream: stream, settings: window)
             let rows = (embedding.vocabSize ?? idUpperBound) + (embedding.contextLength ?? window.maxLength)
@@ -541,11 +548,8 @@ public enum WindowStage: StageRunner {
         let multiple = embeddingBytes / max(1, textBytes)
         throw PipelineError(
             .config,
-            String(
-                format:
-                    "the embeddings would take %.1f GiB, %d× the %.1f MiB of text (%d values of %@ per token); nothing was written. Store ids only (\"shards\": {\"kind\": \"tokens\"}) and look embeddings up in the trainer, lower embedding.output_dim, or pass --allow-large-output",
-                Double(embeddingBytes) / 1_073_741_824, multiple, Double(textBytes) / 1_048_576, embedding.outputDim,
-                embedding.dtype))
+            "the embeddings would take \(OutputEstimate.size(embeddingBytes)), \(multiple)× the \(OutputEstimate.size(textBytes)) of text (\(embedding.outputDim) values of \(embedding.dtype) per token); nothing was written. Store ids only (\"shards\": {\"kind\": \"tokens\"}) and look embeddings up in the trainer, lower embedding.output_dim, or pass --allow-large-output"
+        )
     }
 
     /// Warns before a huge output and refuses one that cannot fit the free disk unless forced.
@@ -553,22 +557,15 @@ public enum WindowStage: StageRunner {
         var info = statvfs()
         guard statvfs(layout.root, &info) == 0 else { return }
         let free = Int(info.f_bavail) * Int(info.f_frsize)
-        let gib = { (bytes: Int) -> String in
-            bytes >= 1 << 30
-                ? String(format: "%.1f GiB", Double(bytes) / 1_073_741_824)
-                : bytes >= 1 << 20
-                    ? String(format: "%.1f MiB", Double(bytes) / 1_048_576)
-                    : String(format: "%.0f KiB", Double(bytes) / 1024)
-        }
         if estimate > 10 << 30 {
             log(
-                "warning: the tables and shards will hold about \(gib(estimate)) before compression (tokens × dim × bytes per value)"
+                "warning: the tables and shards will hold about \(OutputEstimate.size(estimate)) before compression (tokens × dim × bytes per value)"
             )
         }
         if estimate > free && !force {
             throw PipelineError(
                 .io,
-                "the tables and shards would need about \(gib(estimate)) but \(layout.root) has \(gib(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force",
+                "the tables and shards would need about \(OutputEstimate.size(estimate)) but \(layout.root) has \(OutputEstimate.size(free)) free; free space, lower embedding.output_dim or use float16/bfloat16, or pass --force",
                 path: layout.root, retryable: false)
         }
     }

@@ -41,6 +41,17 @@ struct VocabularyTests {
         }
     }
 
+    @Test(
+        "GPT-2's encoder.json given as a rank file says to add its merges", arguments: ["{\"!\": 0}", "\u{FEFF}\n  {"])
+    func encoderJSONAlone(_ text: String) {
+        #expect {
+            try Vocabulary(tiktokenData: Array(text.utf8), source: "encoder.json")
+        } throws: { error in
+            "\(error)".hasPrefix("encoder.json:1: this is JSON, not a tiktoken rank file")
+                && "\(error)".contains("add merges")
+        }
+    }
+
     @Test("a rank file without every single byte is refused")
     func missingByte() {
         let text = (1..<256).map { "\(Self.base64([UInt8($0)])) \($0 - 1)" }.joined(separator: "\n")

@@ -42,14 +42,18 @@ struct OutputCostTests {
     @Test("embeddings above 64× the text and 1 GiB are refused before anything is drawn, naming the way out")
     func largeOutputRefused() throws {
         let directory = try TemporaryDirectory()
+        // One token a byte and a 257-row table: the shards' embeddings are what is large.
+        let ranks = try writeByteRanks(directory)
         let config = try writeConfig(
             directory,
-            #"{"inputs": ["\#(verdict)"], \#(tokenizer()), "window": {"max_length": 4, "stride": 4, "batch_size": 8}, "embedding": {"output_dim": 65536, "vocab_size": 8, "context_length": 4}}"#
+            #"{"inputs": ["\#(verdict)"], "tokenizer": {"vocab": "\#(ranks)", "special_tokens": {"<|endoftext|>": 256}}, "window": {"max_length": 4, "stride": 4, "batch_size": 8}, "embedding": {"output_dim": 16384, "context_length": 4}}"#
         )
         let out = directory.path("out")
         let result = try SluiceBinary.run(["run", config, "--out", out])
         #expect(result.status == 1)
-        #expect(result.stderr.contains("the embeddings would take 1.3 GiB"), "\(result.stderr)")
+        #expect(
+            result.stderr.contains("the embeddings would take 1.2 GiB, 65526× the 20.0 KiB of text"), "\(result.stderr)"
+        )
         #expect(result.stderr.contains("--allow-large-output") && result.stderr.contains("\"kind\": \"tokens\""))
         #expect(!FileManager.default.fileExists(atPath: out + "/tables"))
         #expect(!FileManager.default.fileExists(atPath: out + "/shards"))

@@ -57,6 +57,13 @@ func writeConfig(_ directory: TemporaryDirectory, name: String = "pipeline.json"
     try directory.write(name, text)
 }
 
+/// A tiktoken rank file of the 256 single bytes (ids 0…255, no merges), built at test time.
+@discardableResult
+func writeByteRanks(_ directory: TemporaryDirectory) throws -> String {
+    try directory.write(
+        "bytes.tiktoken", (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)\n" }.joined())
+}
+
 let vocabDirectory = Fixtures.repositoryRoot.appendingPathComponent("vocab/gpt2").path
 
 /// The mixed corpus in parts of ~200 input bytes (so there are several), tokenized with GPT-2.
@@ -217,8 +224,7 @@ struct RunTests {
     @Test("ids past 65,535 are stored as UInt32, and the part says so")
     func wideIDs() throws {
         let directory = try TemporaryDirectory()
-        let ranks = (0..<256).map { "\(Data([UInt8($0)]).base64EncodedString()) \($0)" }.joined(separator: "\n")
-        try directory.write("bytes.tiktoken", ranks + "\n")
+        try writeByteRanks(directory)
         try directory.write("corpus/a.txt", "ab")
         try directory.write("corpus/b.txt", "c")
         let config = try writeConfig(
@@ -294,6 +300,58 @@ struct RunTests {
         #expect(
             failed.stderr.contains("bad.json:2:2: worker: unknown key \"worker\" — did you mean \"workers\"?"),
             "\(failed.stderr)")
+    }
+
+    @Test(
+        "config check and plan load the vocabulary first: missing, not a rank file, encoder.json alone, a table below the id range"
+    )
+    func vocabularyCheckedEarly() throws {
+        let directory = try TemporaryDirectory()
+        let bytes = try writeByteRanks(directory)
+        let notRanks = try directory.write("notes.txt", "hello world, not a rank file\n")
+        try directory.write("x", "the input, never read by these checks\n")
+        let special = #""special_tokens": {"<|endoftext|>": 256}"#
+        func check(_ tokenizer: String, embedding: String? = nil) throws -> [Shell.Output] {
+            var text = #"{"inputs": ["x"], "tokenizer": {\#(tokenizer)}"#
+            if let embedding { text += #", "window": {}, "embedding": {\#(embedding)}"# }
+            let config = try writeConfig(directory, text + "}")
+            return [try SluiceBinary.run(["config", "check", config]), try SluiceBinary.run(["plan", config])]
+        }
+        let failures: [(String, String?, [String])] = [
+            (
+                #""vocab": "missing.tiktoken""#, nil,
+                ["tokenizer.vocab: ", "missing.tiktoken: cannot open: No such file"]
+            ),
+            (#""vocab": "\#(notRanks)""#, nil, ["notes.txt:1: expected \"BASE64TOKEN RANK\"", "rank file?"]),
+            (#""vocab": "\#(vocabDirectory)/encoder.json""#, nil, ["encoder.json:1: this is JSON", "add merges"]),
+            (
+                #""vocab": "\#(vocabDirectory)/encoder.json", "merges": "nope.bpe""#, nil,
+                ["tokenizer.merges: ", "nope.bpe: cannot open"]
+            ),
+            (#""vocab": "\#(bytes)", "special_tokens": {"<|endoftext|>": 7}"#, nil, ["tokenizer.vocab: ", "7"]),
+            (
+                #""vocab": "\#(bytes)", \#(special)"#, #""vocab_size": 256"#,
+                [
+                    "embedding.vocab_size is 256, but the tokenizer (",
+                    "gives ids up to 256; set vocab_size to at least 257",
+                ]
+            ),
+            (
+                #""train": {"vocab_size": 1000}, "special_tokens": {"<|endoftext|>": 999}"#, #""vocab_size": 300"#,
+                ["embedding.vocab_size is 300, but tokenizer.train.vocab_size gives ids up to 999"]
+            ),
+        ]
+        for (tokenizer, embedding, messages) in failures {
+            for result in try check(tokenizer, embedding: embedding) {
+                #expect(result.status == 1, "\(tokenizer): \(result.stdoutText)")
+                let lines = result.stderr.split(separator: "\n")
+                #expect(lines.count == 1, "\(result.stderr)")
+                for message in messages { #expect(result.stderr.contains(message), "\(result.stderr)") }
+            }
+        }
+        for result in try check(#""vocab": "\#(bytes)", \#(special)"#, embedding: #""vocab_size": 257"#) {
+            #expect(result.status == 0, "\(result.stderr)")
+        }
     }
 }
 

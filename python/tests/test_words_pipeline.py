@@ -50,6 +50,14 @@ def test_book_vocabulary_and_ids_through_a_run(sluice, tmp_path):
     assert token_stream(out) == golden[1]["ids"]
     report = json.loads((out / "report.json").read_text())
     assert report["vocabulary"]["unknown_tokens"] == 0 and report["vocabulary"]["size"] == 1132
+    # A token table one row short of that vocabulary is refused by the window task, before any
+    # table is drawn (config check cannot know a vocabulary built from the documents).
+    import subprocess
+    config.update({"window": {"max_length": 4, "stride": 4}, "embedding": {"output_dim": 4, "vocab_size": 1131}})
+    (tmp_path / "short.json").write_text(json.dumps(config))
+    done = subprocess.run([sluice, "run", str(tmp_path / "short.json"), "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode != 0 and "embedding.vocab_size is 1131" in done.stderr, done.stderr
+    assert "set vocab_size to at least 1132" in done.stderr and not (out / "tables").exists()
 
 
 @needs_glove
