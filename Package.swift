@@ -32,6 +32,12 @@ let package = Package(
             pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]
         ),
+        // zlib itself for .gz files, so that a cut stream keeps every byte decoded before the cut.
+        .systemLibrary(
+            name: "CSluiceZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .systemLibrary(
             name: "CSluiceLZ4",
             pkgConfig: "liblz4",
@@ -81,7 +87,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceIngest",
-            dependencies: ["CSluiceArchive", "SluiceConfig", "SluiceIO"],
+            dependencies: ["CSluiceArchive", "CSluiceZlib", "SluiceConfig", "SluiceIO"],
             swiftSettings: strictSettings
         ),
         .target(

@@ -148,7 +148,11 @@ public final class IngestReader {
             return
         }
         let kind = InputKind.of(name: input.path)
-        if kind.needsLibarchive {
+        if case .compressed(let inner) = kind, !InputKind.of(name: inner).needsLibarchive,
+            input.byteRange == nil, prefix(of: input, count: 2) == [0x1F, 0x8B]
+        {
+            try readGzip(input, innerName: inner)
+        } else if kind.needsLibarchive {
             try readWithLibarchive(input, kind: kind, sniffed: false)
         } else if input.byteRange == nil, let container = sniffContainer(input) {
             // Compressed or archive data under a text name: opened as what it is.
@@ -171,13 +175,19 @@ public final class IngestReader {
 
     /// The container the file's first bytes announce, if any.
     private func sniffContainer(_ input: InputFile) -> ContentSniffer.Container? {
+        let first = prefix(of: input, count: 512)
+        guard !first.isEmpty else { return nil }
+        return first.withUnsafeBytes { ContentSniffer.container($0) }
+    }
+
+    /// The file's first `count` bytes (fewer if it is shorter; none if it cannot be read).
+    private func prefix(of input: InputFile, count: Int) -> [UInt8] {
         let descriptor = input.withOpenPath { open($0, O_RDONLY | O_CLOEXEC) }
-        guard descriptor >= 0 else { return nil }
+        guard descriptor >= 0 else { return [] }
         defer { close(descriptor) }
-        var prefix = [UInt8](repeating: 0, count: 512)
-        let count = prefix.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, 512, 0) }
-        guard count > 0 else { return nil }
-        return prefix.withUnsafeBytes { ContentSniffer.container(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        let read = bytes.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, count, 0) }
+        return Array(bytes.prefix(max(0, read)))
     }
 
     private func syncRepairs() {
@@ -534,6 +544,54 @@ public final class IngestReader {
 
     /// How libarchive opens `kind`: a compressed stream found by its content (under a name
     /// that does not say what is inside) may hide a tar as well as a text.
+    /// A gzip file holding one document or JSON Lines, inflated by zlib (`GzipStream`) so that
+    /// a cut or damaged file keeps every complete record decoded before the damage.
+    private func readGzip(_ input: InputFile, innerName: String) throws {
+        guard let stream = input.withOpenPath({ GzipStream(path: $0) }) else {
+            report.entries += 1
+            try problem(
+                IngestError(.unreadableFile, file: input.name, "cannot open: \(String(cString: strerror(errno)))"),
+                bytes: input.byteCount)
+            return
+        }
+        let file = input.name
+        let name = (innerName as NSString).lastPathComponent
+        var chunks = ChunkSource { [buffer, unowned self] in
+            switch stream.read(into: buffer) {
+            case .failure(let message):
+                throw IngestError(
+                    Self.dataFailureReason(message.text), file: file, member: name, offset: stream.compressedOffset,
+                    "\(message.text) (zlib) — re-create or re-download the file")
+            case .success(let count):
+                try self.charge(
+                    count, produced: stream.produced, consumed: stream.compressedOffset, file: file, member: name)
+                return UnsafeRawBufferPointer(rebasing: buffer[0..<count])
+            }
+        }
+        var counted = false
+        do {
+            if InputKind.of(name: name) == .jsonl {
+                try readJSONL(&chunks, file: file, member: name)
+            } else {
+                report.entries += 1
+                counted = true
+                _ = try readDocument(&chunks, file: file, member: name, sizeHint: nil)
+            }
+        } catch let error as IngestError where Self.isDataFailure(error.reason) {
+            // A document is dropped whole (never half a document); JSONL keeps the lines before.
+            if !counted { report.entries += 1 }
+            try problem(error)
+        }
+        if let offset = stream.trailingDataOffset {
+            report.entries += 1
+            try problem(
+                IngestError(
+                    .unreadRemainder, file: file, offset: offset,
+                    "the bytes from here to the end are not gzip data (after the last complete member) and were not read — re-create or re-download the file"
+                ))
+        }
+    }
+
     static func mode(for kind: InputKind, sniffed: Bool) -> ArchiveReader.Mode {
         if case .compressed = kind { return sniffed ? .any : .raw }
         return .archive
@@ -817,15 +875,20 @@ public final class IngestReader {
 
     /// Counts decompressed bytes against `max_input_bytes` and `max_compression_ratio`.
     private func charge(_ count: Int, reader: ArchiveReader, file: String, member: String) throws {
-        inputBudgetUsed += count
         reader.produced += count
+        try charge(count, produced: reader.produced, consumed: reader.compressedOffset, file: file, member: member)
+    }
+
+    /// - Parameters: produced, consumed: the stream's decompressed and compressed bytes so far.
+    private func charge(_ count: Int, produced: Int, consumed: Int, file: String, member: String) throws {
+        inputBudgetUsed += count
         if inputBudgetUsed > settings.maxInputBytes { throw budgetError(file: file, member: member) }
-        if reader.produced >= Self.ratioCheckBytes {
-            let consumed = max(1, reader.compressedOffset)
-            if reader.produced / consumed > settings.maxCompressionRatio {
+        if produced >= Self.ratioCheckBytes {
+            let divisor = max(1, consumed)
+            if produced / divisor > settings.maxCompressionRatio {
                 throw IngestError(
-                    .decompressionLimit, file: file, member: member, offset: reader.compressedOffset,
-                    "\(reader.produced) bytes decompressed from \(consumed) is over ingest.max_compression_ratio (\(settings.maxCompressionRatio)); stopped reading this input (a decompression bomb?) — raise the limit if the data is genuine"
+                    .decompressionLimit, file: file, member: member, offset: consumed,
+                    "\(produced) bytes decompressed from \(divisor) is over ingest.max_compression_ratio (\(settings.maxCompressionRatio)); stopped reading this input (a decompression bomb?) — raise the limit if the data is genuine"
                 )
             }
         }

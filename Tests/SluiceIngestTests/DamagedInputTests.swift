@@ -116,7 +116,7 @@ struct DamagedInputTests {
         #expect(report.entries == report.documents + report.skippedCount + report.directories)
     }
 
-    @Test("a truncated .jsonl.gz keeps every complete line before the cut and names the cut line")
+    @Test("a truncated .jsonl.gz keeps every complete line zlib can decode before the cut and names the cut line")
     func truncatedJSONLines() throws {
         let directory = try TemporaryDirectory()
         var lines = ""
@@ -127,9 +127,15 @@ struct DamagedInputTests {
         try Shell.must("gzip -9 r.jsonl", in: directory.url.path)
         let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("r.jsonl.gz")))
         try directory.write("cut.jsonl.gz", Array(whole[..<(whole.count / 2)]))
+        // The reference: every complete line in what Python's zlib decodes from the cut file.
+        let decodable = try Shell.must(
+            "python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.decompressobj(31).decompress(open(\"cut.jsonl.gz\", \"rb\").read()))'",
+            in: directory.url.path
+        ).stdout
+        let completeLines = decodable.filter { $0 == 0x0A }.count
 
         let (read, report) = try ingest([directory.path("cut.jsonl.gz")])
-        #expect(read.count > 100 && read.count < 30000)
+        #expect(read.count == completeLines && completeLines > 100 && completeLines < 30000)
         for (index, document) in read.enumerated() {
             #expect(document.hasPrefix("record \(index) "), "line \(index + 1)")
         }
@@ -137,6 +143,41 @@ struct DamagedInputTests {
         #expect(problem.line == read.count + 1, "\(problem)")
         #expect(problem.message.contains("\(read.count)"), "\(problem.message)")
         #expect(report.partialInputs.count == 1)
+        #expect(report.entries == report.documents + report.skippedCount)
+    }
+
+    @Test("gzip files: every member of a concatenation is read; a CRC mismatch drops the document whole")
+    func gzipMembersAndCRC() throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("a.jsonl", "{\"text\": \"first member\"}\n")
+        try directory.write("b.jsonl", "{\"text\": \"second member\"}\n")
+        try directory.write("doc.txt", String(repeating: "one document, checked by its CRC. ", count: 500))
+        try Shell.must(
+            "gzip -c a.jsonl > ab.jsonl.gz && gzip -c b.jsonl >> ab.jsonl.gz && gzip -9 doc.txt && rm a.jsonl b.jsonl",
+            in: directory.url.path)
+        var doc = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("doc.txt.gz")))
+        let good = try ingest([directory.path("doc.txt.gz")])
+        #expect(good.documents.count == 1 && good.report.problems.isEmpty)
+        doc[doc.count - 8] ^= 0xFF  // the trailer's CRC-32
+        try directory.write("doc.txt.gz", doc)
+
+        let (documents, report) = try ingest([directory.path("ab.jsonl.gz"), directory.path("doc.txt.gz")])
+        #expect(documents == ["first member", "second member"])
+        #expect(report.skipped["crc_mismatch"]?.count == 1, "\(report.problems)")
+        #expect(report.partialInputs.map { URL(fileURLWithPath: $0.file).lastPathComponent } == ["doc.txt.gz"])
+        #expect(report.entries == report.documents + report.skippedCount)
+
+        // After the last member: zero padding is nothing; other bytes are counted as unread.
+        let members = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("ab.jsonl.gz")))
+        try directory.write("padded.jsonl.gz", members + [UInt8](repeating: 0, count: 70000))
+        try directory.write("trailing.jsonl.gz", members + Array("not gzip at all".utf8))
+        let padded = try ingest([directory.path("padded.jsonl.gz")])
+        #expect(padded.documents.count == 2 && padded.report.problems.isEmpty, "\(padded.report.problems)")
+        let trailing = try ingest([directory.path("trailing.jsonl.gz")])
+        #expect(trailing.documents.count == 2)
+        let remainder = try #require(trailing.report.problems.first)
+        #expect(remainder.reason == "unread_remainder" && remainder.offset == members.count, "\(remainder)")
+        #expect(trailing.report.partialInputs.count == 1)
     }
 
     @Test("binaries under text names are skipped as binary; gzip under a .txt name is opened")
