@@ -5,7 +5,9 @@ Usage: ingest_bench.py SLUICE_BINARY CORPUS_DIR [--repeats N]
 
 Throughput is MB/s of decompressed text (the corpus size), the median of N runs. Sluice does
 more than bsdtar here — UTF-8 validation, the report, and writing an LZ4-compressed docs part
-with its SHA-256 — so the ratio is a ceiling check, not a like-for-like race.
+with its SHA-256 — so the ratio is a ceiling check, not a like-for-like race. Then the corpus as
+JSON Lines, plain (beside Python's json.loads per line) and gzip-compressed (beside `gzip -dc`
+and Python's gzip.open + json.loads).
 """
 import argparse
 import json
@@ -108,6 +110,39 @@ def main() -> None:
     python_rate = jsonl_mb / statistics.median(python_seconds)
     sluice_rate = jsonl_mb / statistics.median(seconds)
     print(f"{'corpus.jsonl':<16} {'':>12} {sluice_rate:>14.1f}   (Python json.loads per line: {python_rate:.1f} MB/s of JSONL, {sluice_rate / python_rate:.2f}x)")
+
+    # The same JSONL gzip-compressed: Sluice inflates .gz documents with zlib itself; the
+    # references are `gzip -dc` alone and Python's gzip.open + json.loads per line.
+    jsonl_gz = archives_dir / "corpus.jsonl.gz"
+    if not jsonl_gz.exists():
+        subprocess.run(["sh", "-c", f"gzip -6 -c '{jsonl}' > '{jsonl_gz}'"], check=True)
+    zcat = timed(["gzip", "-dc", str(jsonl_gz)], args.repeats, stdout=subprocess.DEVNULL)
+
+    def python_jsonl_gz():
+        import gzip
+        with gzip.open(jsonl_gz, "rb") as handle:
+            return sum(len(json.loads(line)["text"].encode("utf-8")) for line in handle)
+
+    python_gz = []
+    for _ in range(args.repeats):
+        start = time.perf_counter()
+        python_jsonl_gz()
+        python_gz.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as scratch:
+        config = pathlib.Path(scratch) / "ingest.json"
+        config.write_text(json.dumps({"inputs": [str(jsonl_gz)], "workers": 1}))
+        seconds = []
+        for _ in range(args.repeats):
+            shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
+            start = time.perf_counter()
+            subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")], check=True, capture_output=True)
+            seconds.append(time.perf_counter() - start)
+        report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
+        assert report["documents"] == len(names) and not report["skipped"], report
+    gz_rate = jsonl_mb / statistics.median(seconds)
+    print(f"{'corpus.jsonl.gz':<16} {jsonl_mb / zcat:>10.1f}   {gz_rate:>12.1f}   {zcat / statistics.median(seconds):>6.2f}"
+          f"   (gzip -dc in the first column; Python gzip.open + json.loads: {jsonl_mb / statistics.median(python_gz):.1f} MB/s,"
+          f" {statistics.median(python_gz) / statistics.median(seconds):.2f}x)")
 
 
 if __name__ == "__main__":
