@@ -167,6 +167,36 @@ enum InterruptPipe {
     // the handler only reads it.
     nonisolated(unsafe) static var writeEnd: Int32 = -1
     nonisolated(unsafe) static var readEnd: Int32 = -1
+    // Invariant: written only by the early handler and by `install`, which runs after the
+    // early handler has been replaced; a signal number fits in a machine word, written whole.
+    nonisolated(unsafe) static var earlySignal: Int32 = 0
+
+    /// Until the executor's handler is in place (planning a large corpus takes a while): a first
+    /// SIGINT or SIGTERM is held and stops the run as soon as the executor starts — exit 130 or
+    /// 143, workers stopped — instead of killing the coordinator; a second one kills it at once.
+    static func holdEarlySignals() {
+        earlySignal = 0
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { number in
+            if InterruptPipe.earlySignal != 0 {
+                signal(number, SIG_DFL)
+                raise(number)
+            }
+            InterruptPipe.earlySignal = number
+        }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = SA_RESTART
+        for number in [SIGINT, SIGTERM] { sigaction(number, &action, nil) }
+    }
+
+    /// Restores the default handlers if the executor never took them over (the run failed
+    /// before it started).
+    static func releaseEarlySignals() {
+        guard writeEnd < 0 else { return }
+        signal(SIGINT, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+        earlySignal = 0
+    }
 
     /// Installs the handlers; the read end of the pipe, or nil if no pipe could be made.
     static func install() -> Int32? {
@@ -182,6 +212,12 @@ enum InterruptPipe {
         sigemptyset(&action.sa_mask)
         action.sa_flags = SA_RESTART
         for number in [SIGINT, SIGTERM] { sigaction(number, &action, nil) }
+        // A signal held while the run was being planned reaches the executor now.
+        if earlySignal != 0 {
+            var byte = UInt8(truncatingIfNeeded: earlySignal)
+            earlySignal = 0
+            _ = write(writeEnd, &byte, 1)
+        }
         return readEnd
     }
 

@@ -116,6 +116,8 @@ public struct PipelineRunner {
 
     public func run() throws -> RunReport {
         let clock = DispatchTime.now().uptimeNanoseconds
+        InterruptPipe.holdEarlySignals()
+        defer { InterruptPipe.releaseEarlySignals() }
         let planEncoder = PlanFileEncoder()
         let plan = try prepare(encoder: planEncoder)
         let directory = OutputDirectory(layout: layout)

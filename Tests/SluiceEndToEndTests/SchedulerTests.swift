@@ -195,6 +195,24 @@ struct SchedulerTests {
         #expect(interrupted >= 1, "no trial was interrupted mid-run")
     }
 
+    @Test("a SIGINT while the run is still being planned is held: the run stops as soon as it starts, exit 130")
+    func interruptWhilePlanning() throws {
+        let directory = try TemporaryDirectory()
+        let config = try fullPipelineConfig(directory)
+        let out = directory.path("out")
+        let run = try BackgroundRun(["run", config, "--out", out, "--workers", "2"], log: directory.path("log"))
+        // Before any task, the run loads GPT-2's encoder.json and vocab.bpe to check them: about
+        // a second in a debug build, so the signal lands before the executor has its handler.
+        Thread.sleep(forTimeInterval: 0.3)
+        kill(run.process.processIdentifier, SIGINT)
+        let (status, output) = run.wait()
+        #expect(status == 130, "\(output)")
+        #expect(output.contains("interrupted by SIGINT"), "\(output)")
+        Thread.sleep(forTimeInterval: 0.2)
+        #expect(processes(mentioning: out).isEmpty, "workers outlived the coordinator")
+        #expect(try SluiceBinary.run(["run", config, "--out", out]).status == 0)
+    }
+
     @Test("kill -9 of a random worker at random moments: the task is retried and the output is byte-identical")
     func killWorkers() throws {
         let directory = try TemporaryDirectory()
