@@ -32,11 +32,22 @@ let package = Package(
             pkgConfig: "libarchive",
             providers: [.apt(["libarchive-dev"])]
         ),
-        // zlib itself for .gz files, so that a cut stream keeps every byte decoded before the cut.
+        // zlib, liblzma and libzstd themselves for .gz, .xz and .zst documents, so that a cut
+        // stream keeps every byte decoded before the cut.
         .systemLibrary(
             name: "CSluiceZlib",
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSluiceLZMA",
+            pkgConfig: "liblzma",
+            providers: [.apt(["liblzma-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSluiceZstd",
+            pkgConfig: "libzstd",
+            providers: [.apt(["libzstd-dev"])]
         ),
         .systemLibrary(
             name: "CSluiceLZ4",
@@ -87,7 +98,7 @@ let package = Package(
         ),
         .target(
             name: "SluiceIngest",
-            dependencies: ["CSluiceArchive", "CSluiceZlib", "SluiceConfig", "SluiceIO"],
+            dependencies: ["CSluiceArchive", "CSluiceLZMA", "CSluiceZlib", "CSluiceZstd", "SluiceConfig", "SluiceIO"],
             swiftSettings: strictSettings
         ),
         .target(

@@ -148,10 +148,10 @@ public final class IngestReader {
             return
         }
         let kind = InputKind.of(name: input.path)
-        if case .compressed(let inner) = kind, !InputKind.of(name: inner).needsLibarchive,
-            input.byteRange == nil, prefix(of: input, count: 2) == [0x1F, 0x8B]
+        if case .compressed(let inner) = kind, !InputKind.of(name: inner).needsLibarchive, input.byteRange == nil,
+            let format = DecodedStream.Format.sniff(prefix(of: input, count: 6))
         {
-            try readGzip(input, innerName: inner)
+            try readDecoded(input, innerName: inner, format: format)
         } else if kind.needsLibarchive {
             try readWithLibarchive(input, kind: kind, sniffed: false)
         } else if input.byteRange == nil, let container = sniffContainer(input) {
@@ -544,10 +544,11 @@ public final class IngestReader {
 
     /// How libarchive opens `kind`: a compressed stream found by its content (under a name
     /// that does not say what is inside) may hide a tar as well as a text.
-    /// A gzip file holding one document or JSON Lines, inflated by zlib (`GzipStream`) so that
-    /// a cut or damaged file keeps every complete record decoded before the damage.
-    private func readGzip(_ input: InputFile, innerName: String) throws {
-        guard let stream = input.withOpenPath({ GzipStream(path: $0) }) else {
+    /// A gzip, xz or zstd file holding one document or JSON Lines, decoded by the format's own
+    /// library (`DecodedStream`), so that a cut or damaged file keeps every complete record
+    /// decoded before the damage.
+    private func readDecoded(_ input: InputFile, innerName: String, format: DecodedStream.Format) throws {
+        guard let stream = input.withOpenPath({ DecodedStream(path: $0, format: format) }) else {
             report.entries += 1
             try problem(
                 IngestError(.unreadableFile, file: input.name, "cannot open: \(String(cString: strerror(errno)))"),
@@ -561,7 +562,7 @@ public final class IngestReader {
             case .failure(let message):
                 throw IngestError(
                     Self.dataFailureReason(message.text), file: file, member: name, offset: stream.compressedOffset,
-                    "\(message.text) (zlib) — re-create or re-download the file")
+                    "\(message.text) — re-create or re-download the file")
             case .success(let count):
                 try self.charge(
                     count, produced: stream.produced, consumed: stream.compressedOffset, file: file, member: name)
@@ -587,7 +588,7 @@ public final class IngestReader {
             try problem(
                 IngestError(
                     .unreadRemainder, file: file, offset: offset,
-                    "the bytes from here to the end are not gzip data (after the last complete member) and were not read — re-create or re-download the file"
+                    "the bytes from here to the end are not \(format) data (after the last complete member) and were not read — re-create or re-download the file"
                 ))
         }
     }

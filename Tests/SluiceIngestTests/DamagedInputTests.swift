@@ -116,32 +116,32 @@ struct DamagedInputTests {
         #expect(report.entries == report.documents + report.skippedCount + report.directories)
     }
 
-    @Test("a truncated .jsonl.gz keeps every complete line zlib can decode before the cut and names the cut line")
-    func truncatedJSONLines() throws {
+    @Test(
+        "a truncated .jsonl.gz/.xz/.zst keeps every complete line its own tool decodes before the cut, and names the cut line",
+        arguments: [("gzip -9", "gz", "gzip -dc"), ("xz -9", "xz", "xz -dc"), ("zstd -q -19", "zst", "zstd -q -dc")])
+    func truncatedJSONLines(compress: String, suffix: String, decompress: String) throws {
         let directory = try TemporaryDirectory()
         var lines = ""
         for index in 0..<30000 {
             lines += "{\"text\": \"record \(index) \(String(repeating: "filler ", count: index % 17))\"}\n"
         }
         try directory.write("r.jsonl", lines)
-        try Shell.must("gzip -9 r.jsonl", in: directory.url.path)
-        let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("r.jsonl.gz")))
-        try directory.write("cut.jsonl.gz", Array(whole[..<(whole.count / 2)]))
-        // The reference: every complete line in what Python's zlib decodes from the cut file.
-        let decodable = try Shell.must(
-            "python3 -c 'import sys, zlib; sys.stdout.buffer.write(zlib.decompressobj(31).decompress(open(\"cut.jsonl.gz\", \"rb\").read()))'",
-            in: directory.url.path
-        ).stdout
+        try Shell.must("\(compress) -c r.jsonl > r.jsonl.\(suffix)", in: directory.url.path)
+        let whole = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("r.jsonl.\(suffix)")))
+        try directory.write("cut.jsonl.\(suffix)", Array(whole[..<(whole.count / 2)]))
+        // The reference: every complete line of what the format's own tool decodes from the cut file.
+        let decodable = try Shell.run("\(decompress) cut.jsonl.\(suffix) 2>/dev/null", in: directory.url.path).stdout
         let completeLines = decodable.filter { $0 == 0x0A }.count
 
-        let (read, report) = try ingest([directory.path("cut.jsonl.gz")])
-        #expect(read.count == completeLines && completeLines > 100 && completeLines < 30000)
+        let (read, report) = try ingest([directory.path("cut.jsonl.\(suffix)")])
+        #expect(read.count == completeLines && completeLines > 100 && completeLines < 30000, "\(completeLines)")
         for (index, document) in read.enumerated() {
             #expect(document.hasPrefix("record \(index) "), "line \(index + 1)")
         }
         let problem = try #require(report.problems.first)
         #expect(problem.line == read.count + 1, "\(problem)")
-        #expect(problem.message.contains("\(read.count)"), "\(problem.message)")
+        #expect(
+            problem.message.contains("\(read.count)") && problem.message.contains("truncated"), "\(problem.message)")
         #expect(report.partialInputs.count == 1)
         #expect(report.entries == report.documents + report.skippedCount)
     }
@@ -178,6 +178,40 @@ struct DamagedInputTests {
         let remainder = try #require(trailing.report.problems.first)
         #expect(remainder.reason == "unread_remainder" && remainder.offset == members.count, "\(remainder)")
         #expect(trailing.report.partialInputs.count == 1)
+    }
+
+    @Test(
+        "xz and zstd files: concatenated streams are all read; trailing bytes are unread_remainder; a bad checksum drops the document",
+        arguments: [("xz", "xz"), ("zstd -q", "zst")])
+    func xzAndZstdMembers(tool: String, suffix: String) throws {
+        let directory = try TemporaryDirectory()
+        try directory.write("a.jsonl", "{\"text\": \"first member\"}\n")
+        try directory.write("b.jsonl", "{\"text\": \"second member\"}\n")
+        try directory.write("doc.txt", String(repeating: "one document, checked by its checksum. ", count: 500))
+        try Shell.must(
+            "\(tool) -c a.jsonl > ab.jsonl.\(suffix) && \(tool) -c b.jsonl >> ab.jsonl.\(suffix) && \(tool) -c doc.txt > doc.txt.\(suffix)",
+            in: directory.url.path)
+        let members = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("ab.jsonl.\(suffix)")))
+        try directory.write("trailing.jsonl.\(suffix)", members + Array("not compressed at all".utf8))
+        let (documents, report) = try ingest([
+            directory.path("ab.jsonl.\(suffix)"), directory.path("doc.txt.\(suffix)"),
+            directory.path("trailing.jsonl.\(suffix)"),
+        ])
+        #expect(documents.count == 5 && documents[0] == "first member" && documents[4] == "second member")
+        #expect(report.problems.map(\.reason) == ["unread_remainder"], "\(report.problems)")
+        #expect(report.problems.first?.offset == members.count)
+
+        // The stored checksum of the document, flipped: the document is dropped whole.
+        var doc = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("doc.txt.\(suffix)")))
+        let checksumAt = suffix == "zst" ? doc.count - 2 : doc.count / 2
+        doc[checksumAt] ^= 0xFF
+        try directory.write("doc.txt.\(suffix)", doc)
+        let damaged = try ingest([directory.path("doc.txt.\(suffix)")])
+        #expect(damaged.documents.isEmpty)
+        #expect(
+            damaged.report.problems.map(\.reason) == [suffix == "zst" ? "crc_mismatch" : "corrupt_member"],
+            "\(damaged.report.problems)")
+        #expect(damaged.report.partialInputs.count == 1)
     }
 
     @Test("binaries under text names are skipped as binary; gzip under a .txt name is opened")
