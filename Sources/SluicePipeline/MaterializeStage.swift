@@ -8,11 +8,18 @@ import SluiceIO
 // GB/s for NumPy + python-lz4 doing the same work. The profile is kernel page copies into
 // tmpfs (31%), the manifest's SHA-256 of each shard (19%), the lookup itself (13%); LZ4 on
 // float32 barely registers (incompressible blocks are stored). Turning the frame's content
-// checksum off changed nothing measurable (0.43 vs 0.45 GB/s), so it stays on.
+// checksum off changed nothing measurable then (0.43 vs 0.45 GB/s).
 // Deciding the dtype once per row instead of per element: 4.31-4.60 s -> 3.83-3.91 s for the
 // same 2.06 GB on one thread (0.45 -> 0.53 GB/s).
 // Each batch's embeddings are built in one reused buffer and streamed into the frame, so a
 // shard is never held in memory; each element is one float32 addition.
+// Later profile at 0.46 GB/s (perf, one thread): SHA-256 22%, liblz4 23-27%, kernel copies
+// into tmpfs 28-32%, the lookup 13%. liblz4's share was its XXH32 content checksum (Debian
+// builds it for SSE2, multiplying by shifts), not compression. Three alternating runs each,
+// GB/s: as before 0.41-0.50; embeddings stored without trying LZ4, checksum kept 0.44-0.47;
+// checksum off 0.48-0.66; both 0.57-0.63. Shards now go without the checksum. Stored
+// embeddings need whole stored blocks (LZ4F_uncompressedUpdate flushes a short block first,
+// and the reader finds rows by fixed 4 MiB blocks): not done yet.
 
 /// The tables a materialize task looks rows up in.
 public struct EmbeddingTables: Sendable {
@@ -108,7 +115,12 @@ public enum MaterializeStage: StageRunner {
                     name: "embeddings", dtype: tables.dtype, shape: [samples.count, length, tables.outputDim]))
         }
         let path = layout.shard(local)
-        let writer = try LZ4FrameWriter(path: path)
+        // No frame content checksum here: the manifest's SHA-256 of each shard is what `sluice
+        // verify` and the reader check, and liblz4's XXH32 over every byte was a quarter of
+        // this stage's time (see the notes at the top).
+        var frameOptions = LZ4FrameWriter.Options()
+        frameOptions.contentChecksum = false
+        let writer = try LZ4FrameWriter(path: path, options: frameOptions)
         try writer.write(SafeTensors.header(for: tensors))
         try writer.write(LittleEndian.bytes(of: inputs))
         try writer.write(LittleEndian.bytes(of: targets))
