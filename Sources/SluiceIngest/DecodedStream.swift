@@ -12,25 +12,25 @@ import Glibc
 /// complete records before the cut. These libraries hand on every byte they can decode:
 /// everything up to the damage reaches the reader, and then the failure.
 final class DecodedStream {
-    enum Format: String {
+    enum Format: String, CaseIterable {
         case gzip, xz, zstd
+
+        /// The bytes every member of the format starts with.
+        var magic: [UInt8] {
+            switch self {
+            case .gzip: [0x1F, 0x8B]
+            case .xz: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]
+            case .zstd: [0x28, 0xB5, 0x2F, 0xFD]
+            }
+        }
 
         /// The format the first bytes announce, if it is one of these.
         static func sniff(_ prefix: [UInt8]) -> Format? {
-            if prefix.starts(with: [0x1F, 0x8B]) { return .gzip }
-            if prefix.starts(with: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]) { return .xz }
-            if prefix.starts(with: [0x28, 0xB5, 0x2F, 0xFD]) { return .zstd }
-            return nil
+            allCases.first { prefix.starts(with: $0.magic) }
         }
 
         /// Whether `next` (at least one byte) can start another member of this format.
         func startsMember(_ next: UnsafeRawBufferPointer) -> Bool {
-            let magic: [UInt8] =
-                switch self {
-                case .gzip: [0x1F, 0x8B]
-                case .xz: [0xFD, 0x37, 0x7A, 0x58, 0x5A, 0x00]
-                case .zstd: [0x28, 0xB5, 0x2F, 0xFD]
-                }
             // A zstd skippable frame (0x184D2A50…5F, little-endian) is a member too.
             if self == .zstd && next.count >= 4 && next[0] & 0xF0 == 0x50 && next[1] == 0x2A && next[2] == 0x4D
                 && next[3] == 0x18
@@ -103,48 +103,36 @@ final class DecodedStream {
             if inputStart == inputEnd && !endOfFile {
                 if case .failure(let failure) = refill() { return .failure(failure) }
             }
-            if inputStart == inputEnd && endOfFile {
-                // (`written` is 0 here.) First what the decoder still holds back for want of
-                // output space; then, if a member is still open, the file was cut.
-                if !codec.atBoundary {
-                    let step = codec.decode(
-                        UnsafeRawBufferPointer(rebasing: input[inputEnd..<inputEnd]), buffer)
-                    written = step.produced
-                    if let message = step.failure {
-                        if written > 0 {
-                            pendingFailure = ArchiveMessage(message)
-                            break
-                        }
-                        finished = true
-                        return .failure(ArchiveMessage(message))
-                    }
-                    if written > 0 { break }
-                    if !codec.atBoundary {
-                        finished = true
-                        return .failure(ArchiveMessage("unexpected end of file: the \(format) stream is truncated"))
-                    }
-                }
-                finished = true
-                return .success(0)
-            }
+            // Empty only at the end of the file: then the decoder is given nothing, to flush
+            // what it holds back for want of output space.
             let available = UnsafeRawBufferPointer(rebasing: input[inputStart..<inputEnd])
-            if codec.atBoundary && !format.startsMember(available) {
-                // Zero padding (tape blocks, xz stream padding) ends the stream; other bytes end
-                // it too, and are reported as unread.
-                finished = true
-                let offset = compressedOffset
-                switch restIsZeros() {
-                case .failure(let failure): return .failure(failure)
-                case .success(let zeros): if !zeros { trailingDataOffset = offset }
+            if codec.atBoundary {
+                if available.isEmpty {
+                    finished = true
+                    return .success(0)
                 }
-                return .success(0)
+                if !format.startsMember(available) {
+                    // Zero padding (tape blocks, xz stream padding) ends the stream; other
+                    // bytes end it too, and are reported as unread.
+                    finished = true
+                    let offset = compressedOffset
+                    switch restIsZeros() {
+                    case .failure(let failure): return .failure(failure)
+                    case .success(let zeros): if !zeros { trailingDataOffset = offset }
+                    }
+                    return .success(0)
+                }
             }
-            let step = codec.decode(available, UnsafeMutableRawBufferPointer(rebasing: buffer[written...]))
+            let step = codec.decode(available, buffer)
             inputStart += step.consumed
-            written += step.produced
-            if let message = step.failure {
-                let failure = ArchiveMessage(message)
-                if written > 0 {
+            written = step.produced
+            var failure = step.failure.map(ArchiveMessage.init)
+            if available.isEmpty && written == 0 && !codec.atBoundary {
+                failure = failure ?? ArchiveMessage("unexpected end of file: the \(format) stream is truncated")
+            }
+            if let failure {
+                // Every byte decoded before the failure is handed on first.
+                guard written == 0 else {
                     pendingFailure = failure
                     break
                 }

@@ -542,8 +542,6 @@ public final class IngestReader {
 
     // MARK: - libarchive
 
-    /// How libarchive opens `kind`: a compressed stream found by its content (under a name
-    /// that does not say what is inside) may hide a tar as well as a text.
     /// A gzip, xz or zstd file holding one document or JSON Lines, decoded by the format's own
     /// library (`DecodedStream`), so that a cut or damaged file keeps every complete record
     /// decoded before the damage.
@@ -593,6 +591,8 @@ public final class IngestReader {
         }
     }
 
+    /// How libarchive opens `kind`: a compressed stream found by its content (under a name
+    /// that does not say what is inside) may hide a tar as well as a text.
     static func mode(for kind: InputKind, sniffed: Bool) -> ArchiveReader.Mode {
         if case .compressed = kind { return sniffed ? .any : .raw }
         return .archive
