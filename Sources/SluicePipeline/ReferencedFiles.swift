@@ -7,12 +7,8 @@ import SluiceVectors
 /// does not match is one line at once, not a failed task after hours of ingest.
 public enum ReferencedFiles {
     public static func check(_ configuration: Configuration) throws(PipelineError) {
-        let idRange = try tokenizerIDRange(configuration)
-        if let embedding = configuration.embedding, let rows = embedding.vocabSize, let idRange, rows < idRange.count {
-            throw PipelineError(
-                .config,
-                "embedding.vocab_size is \(rows), but \(idRange.source) gives ids up to \(idRange.count - 1); set vocab_size to at least \(idRange.count), or null for the tokenizer's (in \(configuration.file))"
-            )
+        if let idRange = try tokenizerIDRange(configuration) {
+            try checkTableRows(configuration, idUpperBound: idRange.count, source: idRange.source)
         }
         if let embedding = configuration.embedding, let vectors = embedding.vectors {
             let path = configuration.resolvePath(vectors)
@@ -58,6 +54,18 @@ public enum ReferencedFiles {
             throw PipelineError(
                 .config, "\(key): \(error) (in \(configuration.file))", path: error.file ?? vocab, underlying: error)
         }
+    }
+
+    /// `embedding.vocab_size`, when set, must give every id a row: checked before the run
+    /// where the config decides the ids, and by the window task once a word vocabulary is built.
+    static func checkTableRows(_ configuration: Configuration, idUpperBound: Int, source: String)
+        throws(PipelineError)
+    {
+        guard let rows = configuration.embedding?.vocabSize, rows < idUpperBound else { return }
+        throw PipelineError(
+            .config,
+            "embedding.vocab_size is \(rows), but \(source) gives ids up to \(idUpperBound - 1); set vocab_size to at least \(idUpperBound), or null for the tokenizer's (in \(configuration.file))"
+        )
     }
 
     /// The vectors' width must be `embedding.output_dim`.

@@ -243,13 +243,7 @@ public enum WindowStage: StageRunner {
             return sidecar
         }
         if let embedding = configuration.embedding {
-            // Checked before the run where the config decides the ids; a word vocabulary only now.
-            if let rows = embedding.vocabSize, rows < idUpperBound {
-                throw PipelineError(
-                    .config,
-                    "embedding.vocab_size is \(rows), but the tokenizer gives ids up to \(idUpperBound - 1); set vocab_size to at least \(idUpperBound), or null for the tokenizer's (in \(configuration.file))"
-                )
-            }
+            try ReferencedFiles.checkTableRows(configuration, idUpperBound: idUpperBound, source: "the tokenizer")
             // Before drawing any table: a huge output_dim must be refused, not run out of memory.
             let windows = WindowPlan.windowCount(stream: stream, settings: window)
             let rows = (embedding.vocabSize ?? idUpperBound) + (embedding.contextLength ?? window.maxLength)

@@ -328,7 +328,10 @@ struct RunTests {
                 #""vocab": "\#(vocabDirectory)/encoder.json", "merges": "nope.bpe""#, nil,
                 ["tokenizer.merges: ", "nope.bpe: cannot open"]
             ),
-            (#""vocab": "\#(bytes)", "special_tokens": {"<|endoftext|>": 7}"#, nil, ["tokenizer.vocab: ", "7"]),
+            (
+                #""vocab": "\#(bytes)", "special_tokens": {"<|endoftext|>": 7}"#, nil,
+                ["tokenizer.vocab: ", "has id 7, which is already an ordinary token (ranks 0 ..< 256)"]
+            ),
             (
                 #""vocab": "\#(bytes)", \#(special)"#, #""vocab_size": 256"#,
                 [
