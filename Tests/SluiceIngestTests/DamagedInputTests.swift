@@ -146,72 +146,54 @@ struct DamagedInputTests {
         #expect(report.entries == report.documents + report.skippedCount)
     }
 
-    @Test("gzip files: every member of a concatenation is read; a CRC mismatch drops the document whole")
-    func gzipMembersAndCRC() throws {
-        let directory = try TemporaryDirectory()
-        try directory.write("a.jsonl", "{\"text\": \"first member\"}\n")
-        try directory.write("b.jsonl", "{\"text\": \"second member\"}\n")
-        try directory.write("doc.txt", String(repeating: "one document, checked by its CRC. ", count: 500))
-        try Shell.must(
-            "gzip -c a.jsonl > ab.jsonl.gz && gzip -c b.jsonl >> ab.jsonl.gz && gzip -9 doc.txt && rm a.jsonl b.jsonl",
-            in: directory.url.path)
-        var doc = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("doc.txt.gz")))
-        let good = try ingest([directory.path("doc.txt.gz")])
-        #expect(good.documents.count == 1 && good.report.problems.isEmpty)
-        doc[doc.count - 8] ^= 0xFF  // the trailer's CRC-32
-        try directory.write("doc.txt.gz", doc)
-
-        let (documents, report) = try ingest([directory.path("ab.jsonl.gz"), directory.path("doc.txt.gz")])
-        #expect(documents == ["first member", "second member"])
-        #expect(report.skipped["crc_mismatch"]?.count == 1, "\(report.problems)")
-        #expect(report.partialInputs.map { URL(fileURLWithPath: $0.file).lastPathComponent } == ["doc.txt.gz"])
-        #expect(report.entries == report.documents + report.skippedCount)
-
-        // After the last member: zero padding is nothing; other bytes are counted as unread.
-        let members = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("ab.jsonl.gz")))
-        try directory.write("padded.jsonl.gz", members + [UInt8](repeating: 0, count: 70000))
-        try directory.write("trailing.jsonl.gz", members + Array("not gzip at all".utf8))
-        let padded = try ingest([directory.path("padded.jsonl.gz")])
-        #expect(padded.documents.count == 2 && padded.report.problems.isEmpty, "\(padded.report.problems)")
-        let trailing = try ingest([directory.path("trailing.jsonl.gz")])
-        #expect(trailing.documents.count == 2)
-        let remainder = try #require(trailing.report.problems.first)
-        #expect(remainder.reason == "unread_remainder" && remainder.offset == members.count, "\(remainder)")
-        #expect(trailing.report.partialInputs.count == 1)
-    }
-
     @Test(
-        "xz and zstd files: concatenated streams are all read; trailing bytes are unread_remainder; a bad checksum drops the document",
-        arguments: [("xz", "xz"), ("zstd -q", "zst")])
-    func xzAndZstdMembers(tool: String, suffix: String) throws {
+        "gzip, xz, zstd files: every member is read; zero padding is nothing, other trailing bytes are unread_remainder; a bad checksum drops the document whole",
+        arguments: [
+            // (tool, suffix, the byte to flip: from the end, or 0 for the middle, reason)
+            ("gzip", "gz", 8, "crc_mismatch"),  // the trailer's CRC-32
+            ("xz", "xz", 0, "corrupt_member"),  // liblzma does not tell a bad check from bad data
+            ("zstd -q", "zst", 2, "crc_mismatch"),  // the frame's content checksum
+        ])
+    func compressedMembers(tool: String, suffix: String, flipFromEnd: Int, reason: String) throws {
         let directory = try TemporaryDirectory()
         try directory.write("a.jsonl", "{\"text\": \"first member\"}\n")
         try directory.write("b.jsonl", "{\"text\": \"second member\"}\n")
-        try directory.write("doc.txt", String(repeating: "one document, checked by its checksum. ", count: 500))
+        let text = String(repeating: "one document, checked by its checksum. ", count: 500)
+        try directory.write("doc.txt", text)
         try Shell.must(
             "\(tool) -c a.jsonl > ab.jsonl.\(suffix) && \(tool) -c b.jsonl >> ab.jsonl.\(suffix) && \(tool) -c doc.txt > doc.txt.\(suffix)",
             in: directory.url.path)
         let members = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("ab.jsonl.\(suffix)")))
+        try directory.write("padded.jsonl.\(suffix)", members + [UInt8](repeating: 0, count: 70000))
         try directory.write("trailing.jsonl.\(suffix)", members + Array("not compressed at all".utf8))
+        let good = try ingest([directory.path("doc.txt.\(suffix)")])
+        #expect(good.documents == [text] && good.report.problems.isEmpty)
+
         let (documents, report) = try ingest([
-            directory.path("ab.jsonl.\(suffix)"), directory.path("doc.txt.\(suffix)"),
+            directory.path("ab.jsonl.\(suffix)"), directory.path("padded.jsonl.\(suffix)"),
             directory.path("trailing.jsonl.\(suffix)"),
         ])
-        #expect(documents.count == 5 && documents[0] == "first member" && documents[4] == "second member")
+        #expect(documents == Array(repeating: ["first member", "second member"], count: 3).flatMap { $0 })
         #expect(report.problems.map(\.reason) == ["unread_remainder"], "\(report.problems)")
         #expect(report.problems.first?.offset == members.count)
-
-        // The stored checksum of the document, flipped: the document is dropped whole.
-        var doc = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("doc.txt.\(suffix)")))
-        let checksumAt = suffix == "zst" ? doc.count - 2 : doc.count / 2
-        doc[checksumAt] ^= 0xFF
-        try directory.write("doc.txt.\(suffix)", doc)
-        let damaged = try ingest([directory.path("doc.txt.\(suffix)")])
-        #expect(damaged.documents.isEmpty)
         #expect(
-            damaged.report.problems.map(\.reason) == [suffix == "zst" ? "crc_mismatch" : "corrupt_member"],
-            "\(damaged.report.problems)")
-        #expect(damaged.report.partialInputs.count == 1)
+            report.partialInputs.map { URL(fileURLWithPath: $0.file).lastPathComponent } == [
+                "trailing.jsonl.\(suffix)"
+            ])
+        #expect(report.entries == report.documents + report.skippedCount)
+
+        var doc = try [UInt8](Data(contentsOf: directory.url.appendingPathComponent("doc.txt.\(suffix)")))
+        doc[flipFromEnd == 0 ? doc.count / 2 : doc.count - flipFromEnd] ^= 0xFF
+        try directory.write("doc.txt.\(suffix)", doc)
+        let damaged = try ingest([directory.path("ab.jsonl.\(suffix)"), directory.path("doc.txt.\(suffix)")])
+        #expect(damaged.documents == ["first member", "second member"])
+        #expect(damaged.report.problems.map(\.reason) == [reason], "\(damaged.report.problems)")
+        #expect(damaged.report.skipped[reason]?.count == 1)
+        #expect(
+            damaged.report.partialInputs.map { URL(fileURLWithPath: $0.file).lastPathComponent } == [
+                "doc.txt.\(suffix)"
+            ])
+        #expect(damaged.report.entries == damaged.report.documents + damaged.report.skippedCount)
     }
 
     @Test("binaries under text names are skipped as binary; gzip under a .txt name is opened")
