@@ -19,13 +19,33 @@ import tempfile
 import time
 
 
-def timed(command, repeats, **kwargs):
+def median_seconds(function, repeats) -> float:
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
-        subprocess.run(command, check=True, **kwargs)
+        function()
         seconds.append(time.perf_counter() - start)
     return statistics.median(seconds)
+
+
+def timed(command, repeats, **kwargs):
+    return median_seconds(lambda: subprocess.run(command, check=True, **kwargs), repeats)
+
+
+def sluice_ingest(sluice: str, path: pathlib.Path, repeats: int) -> tuple[float, dict]:
+    """`sluice run` of ingest alone on `path` (1 worker, a fresh output each time): median
+    seconds, and the report's ingest section."""
+    with tempfile.TemporaryDirectory() as scratch:
+        config = pathlib.Path(scratch) / "ingest.json"
+        config.write_text(json.dumps({"inputs": [str(path)], "workers": 1}))
+        out = pathlib.Path(scratch) / "out"
+
+        def run_once():
+            shutil.rmtree(out, ignore_errors=True)
+            subprocess.run([sluice, "run", str(config), "--out", str(out)], check=True, capture_output=True)
+
+        seconds = median_seconds(run_once, repeats)
+        return seconds, json.loads((out / "report.json").read_text())["ingest"]
 
 
 def main() -> None:
@@ -55,25 +75,10 @@ def main() -> None:
             command = [part.replace("{out}", str(archive)).replace("{list}", str(archives_dir / "list.txt")) for part in template]
             subprocess.run(command, check=True)
         bsdtar = timed(["bsdtar", "-xOf", str(archive)], args.repeats, stdout=subprocess.DEVNULL)
-        with tempfile.TemporaryDirectory() as scratch:
-            config = pathlib.Path(scratch) / "ingest.json"
-            config.write_text(json.dumps({"inputs": [str(archive)], "workers": 1}))
-
-            def run_once():
-                shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
-                subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")],
-                               check=True, capture_output=True)
-
-            seconds = []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                run_once()
-                seconds.append(time.perf_counter() - start)
-            sluice = statistics.median(seconds)
-            report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
-            assert report["documents"] == len(names), report
-            # Every byte is accounted for: text kept, plus the UTF-8 byte order marks stripped.
-            assert report["document_bytes"] + 3 * report["byte_order_marks_stripped"] == total, report
+        sluice, report = sluice_ingest(args.sluice, archive, args.repeats)
+        assert report["documents"] == len(names), report
+        # Every byte is accounted for: text kept, plus the UTF-8 byte order marks stripped.
+        assert report["document_bytes"] + 3 * report["byte_order_marks_stripped"] == total, report
         print(f"{name:<16} {megabytes / bsdtar:>10.1f}   {megabytes / sluice:>12.1f}   {bsdtar / sluice:>6.2f}")
 
     # JSONL: one record per document; the reference is what a Python script would do.
@@ -91,27 +96,14 @@ def main() -> None:
                 count += len(json.loads(line)["text"].encode("utf-8"))
         return count
 
-    python_seconds = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        python_jsonl()
-        python_seconds.append(time.perf_counter() - start)
-    with tempfile.TemporaryDirectory() as scratch:
-        config = pathlib.Path(scratch) / "ingest.json"
-        config.write_text(json.dumps({"inputs": [str(jsonl)], "workers": 1}))
-        seconds = []
-        for _ in range(args.repeats):
-            shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
-            start = time.perf_counter()
-            subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")], check=True, capture_output=True)
-            seconds.append(time.perf_counter() - start)
-        report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
-        assert report["documents"] == len(names), report
-    python_rate = jsonl_mb / statistics.median(python_seconds)
-    sluice_rate = jsonl_mb / statistics.median(seconds)
+    python_seconds = median_seconds(python_jsonl, args.repeats)
+    seconds, report = sluice_ingest(args.sluice, jsonl, args.repeats)
+    assert report["documents"] == len(names), report
+    python_rate = jsonl_mb / python_seconds
+    sluice_rate = jsonl_mb / seconds
     print(f"{'corpus.jsonl':<16} {'':>12} {sluice_rate:>14.1f}   (Python json.loads per line: {python_rate:.1f} MB/s of JSONL, {sluice_rate / python_rate:.2f}x)")
 
-    # The same JSONL gzip-compressed: Sluice inflates .gz documents with zlib itself; the
+    # The same JSONL gzip-compressed: Sluice inflates .gz files with zlib itself; the
     # references are `gzip -dc` alone and Python's gzip.open + json.loads per line.
     jsonl_gz = archives_dir / "corpus.jsonl.gz"
     if not jsonl_gz.exists():
@@ -123,26 +115,12 @@ def main() -> None:
         with gzip.open(jsonl_gz, "rb") as handle:
             return sum(len(json.loads(line)["text"].encode("utf-8")) for line in handle)
 
-    python_gz = []
-    for _ in range(args.repeats):
-        start = time.perf_counter()
-        python_jsonl_gz()
-        python_gz.append(time.perf_counter() - start)
-    with tempfile.TemporaryDirectory() as scratch:
-        config = pathlib.Path(scratch) / "ingest.json"
-        config.write_text(json.dumps({"inputs": [str(jsonl_gz)], "workers": 1}))
-        seconds = []
-        for _ in range(args.repeats):
-            shutil.rmtree(pathlib.Path(scratch) / "out", ignore_errors=True)
-            start = time.perf_counter()
-            subprocess.run([args.sluice, "run", str(config), "--out", str(pathlib.Path(scratch) / "out")], check=True, capture_output=True)
-            seconds.append(time.perf_counter() - start)
-        report = json.loads((pathlib.Path(scratch) / "out/report.json").read_text())["ingest"]
-        assert report["documents"] == len(names) and not report["skipped"], report
-    gz_rate = jsonl_mb / statistics.median(seconds)
-    print(f"{'corpus.jsonl.gz':<16} {jsonl_mb / zcat:>10.1f}   {gz_rate:>12.1f}   {zcat / statistics.median(seconds):>6.2f}"
-          f"   (gzip -dc in the first column; Python gzip.open + json.loads: {jsonl_mb / statistics.median(python_gz):.1f} MB/s,"
-          f" {statistics.median(python_gz) / statistics.median(seconds):.2f}x)")
+    python_gz = median_seconds(python_jsonl_gz, args.repeats)
+    seconds, report = sluice_ingest(args.sluice, jsonl_gz, args.repeats)
+    assert report["documents"] == len(names) and not report["skipped"], report
+    print(f"{'corpus.jsonl.gz':<16} {jsonl_mb / zcat:>10.1f}   {jsonl_mb / seconds:>12.1f}   {zcat / seconds:>6.2f}"
+          f"   (gzip -dc in the first column; Python gzip.open + json.loads: {jsonl_mb / python_gz:.1f} MB/s,"
+          f" {python_gz / seconds:.2f}x)")
 
 
 if __name__ == "__main__":
