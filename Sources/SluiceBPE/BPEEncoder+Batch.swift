@@ -9,9 +9,10 @@ extension BPEEncoder {
         let ranges = Self.balancedRanges(byteCounts: documents.map(\.count), parts: max(1, threadCount))
         let results = ResultSlots<[TokenID]>(count: documents.count)
         DispatchQueue.concurrentPerform(iterations: ranges.count) { part in
+            let cache = PieceCache()
             for index in ranges[part] {
                 var ids: [TokenID] = []
-                encodeOrdinary(utf8: documents[index], into: &ids)
+                encodeOrdinary(utf8: documents[index], into: &ids, cache: cache)
                 results.store(ids, at: index)
             }
         }

@@ -61,31 +61,54 @@ public struct BPEEncoder: Sendable {
     ///
     /// Invalid UTF-8 does not trap: each byte that does not start a well-formed sequence is
     /// pre-tokenized as a one-byte "other" character, so `decode` still gives the bytes back.
-    public func encodeOrdinary(utf8 text: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+    /// A `cache` kept across calls on one thread makes repeated pieces cheap; the ids are the
+    /// same with or without it.
+    public func encodeOrdinary(
+        utf8 text: UnsafeBufferPointer<UInt8>, into output: inout [TokenID], cache: PieceCache? = nil
+    ) {
         output.reserveCapacity(output.count + text.count / 4 + 16)
         let vocabulary = self.vocabulary
         let byteTokens = vocabulary.byteTokens
+        let lookup = vocabulary.lookup
         var start = 0
         let count = text.count
         while start < count {
             let end = unsafe PreTokenizer.pieceEnd(text, from: start)
-            if end - start == 1 {
+            let length = end - start
+            if length == 1 {
                 output.append(byteTokens[Int(unsafe text[start])])
-            } else {
-                let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
-                if let id = unsafe vocabulary.lookup.find(piece) {
+                start = end
+                continue
+            }
+            let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
+            if length > PieceKey.maxBytes {
+                if let id = unsafe lookup.find(piece) {
                     output.append(id)
                 } else {
                     unsafe bytePairMerge(piece, into: &output)
                 }
+                start = end
+                continue
+            }
+            let (key0, key1) = unsafe PieceKey.make(text, start, length)
+            if let id = unsafe lookup.find(piece, prefix: key0) {
+                output.append(id)
+            } else if let cache {
+                if !cache.append(key0, key1, length: length, to: &output) {
+                    let before = output.count
+                    unsafe bytePairMerge(piece, into: &output)
+                    cache.store(key0, key1, length: length, ids: output[before...])
+                }
+            } else {
+                unsafe bytePairMerge(piece, into: &output)
             }
             start = end
         }
     }
 
     /// Appends the ids of `bytes` (UTF-8) to `output`.
-    public func encodeOrdinary(utf8 bytes: [UInt8], into output: inout [TokenID]) {
-        unsafe bytes.withUnsafeBufferPointer { unsafe encodeOrdinary(utf8: $0, into: &output) }
+    public func encodeOrdinary(utf8 bytes: [UInt8], into output: inout [TokenID], cache: PieceCache? = nil) {
+        unsafe bytes.withUnsafeBufferPointer { unsafe encodeOrdinary(utf8: $0, into: &output, cache: cache) }
     }
 
     // MARK: - Special tokens

@@ -158,7 +158,12 @@ struct ByteStringTable: Sendable {
     /// The id of `key`, if present. Keys longer than 8 bytes are confirmed byte by byte.
     @inline(__always)
     func find(_ key: UnsafeBufferPointer<UInt8>) -> TokenID? {
-        let prefix = unsafe Self.prefix(of: key)
+        unsafe find(key, prefix: Self.prefix(of: key))
+    }
+
+    /// `find(key)` when the caller already has the key's first 8 bytes packed (`PieceKey`).
+    @inline(__always)
+    func find(_ key: UnsafeBufferPointer<UInt8>, prefix: UInt64) -> TokenID? {
         var index = unsafe Int(truncatingIfNeeded: Self.hash(prefix: prefix, key: key) >> shift)
         let length = UInt32(key.count)
         while true {

@@ -16,9 +16,12 @@ public enum RunTokenizer: Sendable {
     }
 
     /// Appends the ids of one document; `unknown` sees each piece a word vocabulary lacks.
-    public func encode(document: [UInt8], into ids: inout [TokenID], unknown: (ArraySlice<UInt8>) -> Void) {
+    /// `cache` (BPE only) is the calling thread's, kept across documents; ids never depend on it.
+    public func encode(
+        document: [UInt8], into ids: inout [TokenID], cache: PieceCache? = nil, unknown: (ArraySlice<UInt8>) -> Void
+    ) {
         switch self {
-        case .bpe(let encoder): encoder.encodeOrdinary(utf8: document, into: &ids)
+        case .bpe(let encoder): encoder.encodeOrdinary(utf8: document, into: &ids, cache: cache)
         case .words(let tokenizer): tokenizer.encode(utf8: document, into: &ids, unknown: unknown)
         }
     }

@@ -101,6 +101,8 @@ public enum TokenizeStage: StageRunner {
         var unknownTokens = 0
         // Copies, not slices: a slice would keep its whole document alive.
         var unknownPieces = Set<[UInt8]>()
+        // One part is megabytes of text: its repeated pieces make the cache pay (2 MiB, bounded).
+        let cache = PieceCache()
         func write(_ ids: [TokenID]) throws {
             Self.pack(ids, idBytes: idBytes, into: &bytes)
             try tokens.write(bytes)
@@ -109,7 +111,7 @@ public enum TokenizeStage: StageRunner {
         var documentTokens = 0
         try reader.forEachDocumentChunk(safeCut: tokenizer.safeCut) { text, documentEnds in
             ids.removeAll(keepingCapacity: true)
-            tokenizer.encode(document: text, into: &ids) { piece in
+            tokenizer.encode(document: text, into: &ids, cache: cache) { piece in
                 unknownTokens += 1
                 unknownPieces.insert(Array(piece))
             }

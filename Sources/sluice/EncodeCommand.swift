@@ -156,7 +156,7 @@ struct Encode: ParsableCommand {
                 fail(error)
             }
         } else {
-            encoder.encodeOrdinary(utf8: bytes, into: &ids)
+            encoder.encodeOrdinary(utf8: bytes, into: &ids, cache: PieceCache())
         }
         var output = "["
         output.reserveCapacity(ids.count * 6 + 2)

@@ -65,4 +65,27 @@ struct GoldenTokenTests {
         #expect(encoded.count == 5145)
         #expect(encoded == ids.map { TokenID($0) })
     }
+
+    @Test("a piece cache kept across every case gives tiktoken's ids, cold and warm, roomy and evicting")
+    func cachedMatchesTiktoken() throws {
+        let text = try String(contentsOf: Fixtures.shared("corpus/the-verdict.txt"), encoding: .utf8)
+        let golden = try #require(
+            try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
+        let verdictIDs = try #require(golden["token_ids"] as? [Int]).map { TokenID($0) }
+        // 16 slots: almost every store replaces another piece, so keys that share a slot are
+        // told apart on every probe. 2^15 slots: the default, where the second pass mostly hits.
+        for cache in [PieceCache(slotBits: 4), PieceCache()] {
+            for pass in 0..<2 {
+                for golden in GoldenCase.all {
+                    var ids: [TokenID] = []
+                    gpt2.encodeOrdinary(utf8: Array(golden.text.utf8), into: &ids, cache: cache)
+                    #expect(ids == golden.ids, "\(golden.testDescription), pass \(pass), \(cache.slotCount) slots")
+                }
+                var ids: [TokenID] = []
+                gpt2.encodeOrdinary(utf8: Array(text.utf8), into: &ids, cache: cache)
+                #expect(ids == verdictIDs, "the-verdict, pass \(pass), \(cache.slotCount) slots")
+            }
+            #expect(cache.hits > 0 && cache.hits < cache.lookups)
+        }
+    }
 }

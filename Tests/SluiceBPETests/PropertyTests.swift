@@ -50,6 +50,39 @@ struct PropertyTests {
         }
     }
 
+    @Test("a tiny shared piece cache never changes an id, on random text and invalid bytes")
+    func cacheNeverChangesIDs() {
+        var generator = SplitMix64(state: 2026)
+        let cache = PieceCache(slotBits: 4)
+        // Short alphabets make pieces repeat, so the cache is probed, hit and overwritten.
+        // Pieces of 9 to 16 bytes that share their first 8 differ only in the key's second word.
+        let twins = "abcdefghijklmnop".map { " xylophonez\($0)q" } + ["xylophon", "xylophonq", " xylophonezzzzz"]
+        let words =
+            ["the", " the", " cat", "ing", " 123", "'s", " 👋👋", " 中文", "  ", " Straße", " ΣΣΣΣΣΣΣΣΣΣΣΣΣΣΣ"] + twins
+        for round in 0..<3_000 {
+            var bytes: [UInt8]
+            if round % 3 == 0 {
+                bytes = (0..<Int.random(in: 0...64, using: &generator)).map { _ in
+                    UInt8.random(in: 0...255, using: &generator)
+                }
+            } else if round % 3 == 1 {
+                bytes = Array(randomText(&generator, maxLength: 120).utf8)
+            } else {
+                bytes = Array(
+                    (0..<Int.random(in: 1...30, using: &generator)).map { _ in
+                        words.randomElement(using: &generator) ?? ""
+                    }.joined().utf8)
+            }
+            var plain: [TokenID] = []
+            gpt2.encodeOrdinary(utf8: bytes, into: &plain)
+            var cached: [TokenID] = []
+            gpt2.encodeOrdinary(utf8: bytes, into: &cached, cache: cache)
+            #expect(cached == plain, "bytes: \(bytes)")
+            if cached != plain { return }
+        }
+        #expect(cache.hits > 1_000)
+    }
+
     @Test("invalid UTF-8 bytes never trap and still round-trip")
     func invalidBytes() throws {
         var generator = SplitMix64(state: 99)
