@@ -77,30 +77,20 @@ public struct BPEEncoder: Sendable {
             let length = end - start
             if length == 1 {
                 output.append(byteTokens[Int(unsafe text[start])])
-                start = end
-                continue
-            }
-            let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
-            if length > PieceKey.maxBytes {
-                if let id = unsafe lookup.find(piece) {
+            } else {
+                let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
+                let (key0, key1) = unsafe PieceKey.make(text, start, length)
+                if let id = unsafe lookup.find(piece, prefix: key0) {
                     output.append(id)
+                } else if let cache, length <= PieceKey.maxBytes {
+                    if !cache.append(key0, key1, length: length, to: &output) {
+                        let before = output.count
+                        unsafe bytePairMerge(piece, into: &output)
+                        cache.store(key0, key1, length: length, ids: output[before...])
+                    }
                 } else {
                     unsafe bytePairMerge(piece, into: &output)
                 }
-                start = end
-                continue
-            }
-            let (key0, key1) = unsafe PieceKey.make(text, start, length)
-            if let id = unsafe lookup.find(piece, prefix: key0) {
-                output.append(id)
-            } else if let cache {
-                if !cache.append(key0, key1, length: length, to: &output) {
-                    let before = output.count
-                    unsafe bytePairMerge(piece, into: &output)
-                    cache.store(key0, key1, length: length, ids: output[before...])
-                }
-            } else {
-                unsafe bytePairMerge(piece, into: &output)
             }
             start = end
         }

@@ -4,9 +4,10 @@
 //   same few thousand words recur across documents, so remembering each merged piece's ids
 //   turns most merges into one probe of a table that stays in cache.
 // - An entry is one 64-byte cache line holding the key bytes and up to 11 ids inline, so a
-//   hit costs two integer compares and one line. Measured on the benchmark corpus (1 thread):
-//   32-byte entries with at most 3 ids hit 72 % of probes (75 % even with 1 M slots: pieces of
-//   4+ ids never fit); 64-byte entries with 11 ids: see BENCHMARKS in docs.
+//   hit costs two integer compares and one line. Measured on the benchmark corpus (1 thread,
+//   4.04 M probes): 32-byte entries with at most 3 ids hit 72 % (75 % even with 1 M slots:
+//   pieces of 4+ ids never fit); 64-byte entries with up to 11 ids hit 87 % with 2^15 slots
+//   (2 MiB, the default) and 90.5 % with 2^17 (8 MiB).
 
 /// Remembers the ids of short pieces that needed merging, so a piece seen before costs one
 /// probe instead of a merge.
@@ -33,9 +34,6 @@ public final class PieceCache {
     /// Probes and hits since creation, for measuring the hit rate.
     public private(set) var lookups = 0
     public private(set) var hits = 0
-
-    /// Bytes this cache allocates, counted in the process's memory like any other buffer.
-    public var byteCount: Int { slotCount * Self.entryBytes }
 
     /// - Parameter slotBits: log2 of the entry count; the default, 15, is 2 MiB.
     public init(slotBits: Int = 15) {
@@ -89,10 +87,11 @@ public final class PieceCache {
     }
 }
 
-/// The bytes of a piece of at most 16 bytes as two little-endian words, zero-padded: the key of
-/// `PieceCache` and, in its first word, the prefix `ByteStringTable` compares.
+/// The first 16 bytes of a piece as two little-endian words, zero-padded: for a piece of at most
+/// `maxBytes` bytes, the key of `PieceCache`; for any piece, in its first word, the prefix
+/// `ByteStringTable` compares.
 enum PieceKey {
-    /// Longer pieces have no key: they are not cached, and the table hashes them itself.
+    /// Longer pieces are not cached: their two words do not hold all their bytes.
     static let maxBytes = 16
 
     @inline(__always)
@@ -100,8 +99,8 @@ enum PieceKey {
         byteCount >= 8 ? ~0 : (UInt64(1) << UInt64(byteCount &* 8)) &- 1
     }
 
-    /// Key of `text[start ..< start + length]`, `length <= 16`. Reads whole words when 16 bytes
-    /// remain in `text`, else byte by byte.
+    /// Words of `text[start ..< start + length]`. Reads whole words when 16 bytes remain in
+    /// `text`, else byte by byte.
     @inline(__always)
     static func make(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ length: Int) -> (UInt64, UInt64) {
         if start &+ 16 <= text.count, let base = text.baseAddress {
@@ -114,7 +113,7 @@ enum PieceKey {
         var key0: UInt64 = 0
         var key1: UInt64 = 0
         var index = 0
-        while index < length {
+        while index < min(length, maxBytes) {
             let byte = UInt64(unsafe text[start &+ index])
             if index < 8 {
                 key0 |= byte << UInt64(index &* 8)

@@ -126,16 +126,10 @@ struct ByteStringTable: Sendable {
         }
     }
 
+    /// The first 8 bytes of `key`, little-endian, zero-padded: `PieceKey`'s first word.
     @inline(__always)
     static func prefix(of key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        var value: UInt64 = 0
-        let n = min(key.count, 8)
-        var i = 0
-        while i < n {
-            value |= UInt64(unsafe key[i]) << (UInt64(i) &* 8)
-            i &+= 1
-        }
-        return value
+        unsafe PieceKey.make(key, 0, key.count).0
     }
 
     @inline(__always)
@@ -161,7 +155,7 @@ struct ByteStringTable: Sendable {
         unsafe find(key, prefix: Self.prefix(of: key))
     }
 
-    /// `find(key)` when the caller already has the key's first 8 bytes packed (`PieceKey`).
+    /// `find(key)` when the caller already has `prefix(of: key)` (`PieceKey`'s first word).
     @inline(__always)
     func find(_ key: UnsafeBufferPointer<UInt8>, prefix: UInt64) -> TokenID? {
         var index = unsafe Int(truncatingIfNeeded: Self.hash(prefix: prefix, key: key) >> shift)
