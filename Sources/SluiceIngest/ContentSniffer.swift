@@ -90,6 +90,15 @@ public enum ContentSniffer {
         var invalid = 0
         var index = 0
         while index < count {
+            // Most text is printable ASCII, which no count cares about: skip it 8 bytes at a
+            // time, and up to the first byte that is not when a word has one.
+            if count - index >= 8 {
+                let skip = printableASCIIPrefix(sample.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                if skip > 0 {
+                    index += skip
+                    continue
+                }
+            }
             let byte = sample[index]
             if byte < 0x80 {
                 switch byte {
@@ -129,6 +138,20 @@ public enum ContentSniffer {
             return "binary data (\(control + invalid) control bytes or invalid UTF-8 sequences in the first \(count))"
         }
         return nil
+    }
+
+    /// How many of `word`'s bytes, from its first in memory, are in 0x20...0x7E (8 when all
+    /// are). The tests for a byte below 0x20 and for a 0x7F byte are the classic SWAR ones: a
+    /// borrow can flag a byte above a real hit, never one below it, so the lowest flag is exact.
+    @inline(__always)
+    static func printableASCIIPrefix(_ word: UInt64) -> Int {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highBits: UInt64 = 0x8080_8080_8080_8080
+        let belowSpace = (word &- ones &* 0x20) & ~word
+        let delete = word ^ (ones &* 0x7F)
+        let hasDelete = (delete &- ones) & ~delete
+        let flags = (word | belowSpace | hasDelete) & highBits
+        return flags.littleEndian.trailingZeroBitCount / 8
     }
 
     static func starts(_ bytes: UnsafeRawBufferPointer, with magic: [UInt8]) -> Bool {
