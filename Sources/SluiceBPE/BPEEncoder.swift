@@ -249,80 +249,115 @@ public struct BPEEncoder: Sendable {
 
     /// BPE for long pieces: parts as a linked list over byte positions, candidate merges in
     /// a min-heap ordered by (rank, position), so ties go to the leftmost as in tiktoken.
+    ///
+    /// All of it lives in three temporary buffers (28 bytes per piece byte): a dead position's
+    /// token is `.max`, and the heap never holds more than 2 × count entries (each merge pops
+    /// one and pushes at most two; at most count − 1 merges follow the count − 1 first pairs).
     func heapMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
         let pairs = vocabulary.pairs
+        let byteTokens = vocabulary.byteTokens
         let count = piece.count
-        var tokens = (0..<count).map { vocabulary.byteTokens[Int(unsafe piece[$0])] }
-        var next = (0..<count).map { Int32($0 + 1) }
-        var previous = (0..<count).map { Int32($0 - 1) }
-        var alive = [Bool](repeating: true, count: count)
-        var heap = MinHeap(capacity: count)
-        for index in 0..<count - 1 {
-            let rank = pairs.merged(tokens[index], tokens[index + 1])
-            if rank != .max { heap.push(UInt64(rank) << 32 | UInt64(index)) }
-        }
-        let end = Int32(count)
-        while let top = heap.popMin() {
-            let position = Int(top & 0xFFFF_FFFF)
-            let rank = TokenID(top >> 32)
-            guard alive[position] else { continue }
-            let right = Int(next[position])
-            guard right < count, pairs.merged(tokens[position], tokens[right]) == rank else { continue }
-            tokens[position] = rank
-            alive[right] = false
-            next[position] = next[right]
-            if next[right] != end { previous[Int(next[right])] = Int32(position) }
-            if previous[position] >= 0 {
-                let left = Int(previous[position])
-                let merged = pairs.merged(tokens[left], rank)
-                if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(left)) }
+        unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: count) { tokens in
+            unsafe withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * count) { links in
+                unsafe withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * count) { storage in
+                    // links[i]: the next live position (count at the end); links[count + i]: the previous (-1).
+                    for index in 0..<count {
+                        unsafe tokens[index] = byteTokens[Int(unsafe piece[index])]
+                        unsafe links[index] = Int32(index + 1)
+                        unsafe links[count + index] = Int32(index - 1)
+                    }
+                    var heap = unsafe MergeHeap(storage: storage)
+                    for index in 0..<count - 1 {
+                        let rank = pairs.merged(unsafe tokens[index], unsafe tokens[index + 1])
+                        if rank != .max { heap.push(UInt64(rank) << 32 | UInt64(index)) }
+                    }
+                    while let top = heap.popMin() {
+                        let position = Int(top & 0xFFFF_FFFF)
+                        let rank = TokenID(truncatingIfNeeded: top >> 32)
+                        let left = unsafe tokens[position]
+                        guard left != .max else { continue }
+                        let right = Int(unsafe links[position])
+                        guard right < count, pairs.merged(left, unsafe tokens[right]) == rank else { continue }
+                        unsafe tokens[position] = rank
+                        unsafe tokens[right] = .max
+                        let after = unsafe links[right]
+                        unsafe links[position] = after
+                        if Int(after) != count { unsafe links[count + Int(after)] = Int32(position) }
+                        let before = unsafe links[count + position]
+                        if before >= 0 {
+                            let merged = pairs.merged(unsafe tokens[Int(before)], rank)
+                            if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(before)) }
+                        }
+                        if Int(after) != count {
+                            let merged = pairs.merged(rank, unsafe tokens[Int(after)])
+                            if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(position)) }
+                        }
+                    }
+                    var position = 0
+                    while position < count {
+                        output.append(unsafe tokens[position])
+                        position = Int(unsafe links[position])
+                    }
+                }
             }
-            if next[position] != end {
-                let merged = pairs.merged(rank, tokens[Int(next[position])])
-                if merged != .max { heap.push(UInt64(merged) << 32 | UInt64(position)) }
-            }
-        }
-        var position = 0
-        while position < count {
-            output.append(tokens[position])
-            position = Int(next[position])
         }
     }
 }
 
-/// A binary min-heap of packed (rank << 32 | position) keys.
-struct MinHeap {
-    private var items: [UInt64] = []
+/// A binary min-heap of packed (rank << 32 | position) keys in a caller's buffer, which must
+/// hold every entry pushed and not yet popped (`heapMerge` sizes it).
+@safe
+struct MergeHeap {
+    private let items: UnsafeMutableBufferPointer<UInt64>
+    private var count = 0
 
-    init(capacity: Int) { items.reserveCapacity(capacity) }
+    init(storage: UnsafeMutableBufferPointer<UInt64>) { unsafe items = storage }
 
     mutating func push(_ value: UInt64) {
-        items.append(value)
-        var child = items.count - 1
-        while child > 0 {
-            let parent = (child - 1) / 2
-            if items[parent] <= items[child] { break }
-            items.swapAt(parent, child)
-            child = parent
+        var hole = count
+        count += 1
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            let above = unsafe items[parent]
+            if above <= value { break }
+            unsafe items[hole] = above
+            hole = parent
         }
+        unsafe items[hole] = value
     }
 
+    /// Floyd's bottom-up deletion: the hole walks to a leaf along the smaller children (one
+    /// branch-free compare a level), then the last entry rises from there — fewer compares and
+    /// fewer mispredicted branches than sifting it down, where it nearly always ends low anyway.
     mutating func popMin() -> UInt64? {
-        guard let last = items.popLast() else { return nil }
-        guard !items.isEmpty else { return last }
-        let top = items[0]
-        items[0] = last
-        var parent = 0
-        let count = items.count
+        guard count > 0 else { return nil }
+        let top = unsafe items[0]
+        count -= 1
+        guard count > 0 else { return top }
+        let last = unsafe items[count]
+        var hole = 0
         while true {
-            let left = 2 * parent + 1
-            if left >= count { break }
-            var smallest = left
-            if left + 1 < count && items[left + 1] < items[left] { smallest = left + 1 }
-            if items[parent] <= items[smallest] { break }
-            items.swapAt(parent, smallest)
-            parent = smallest
+            let child = 2 * hole + 1
+            if child + 1 < count {
+                let smaller = unsafe child + (items[child + 1] < items[child] ? 1 : 0)
+                unsafe items[hole] = items[smaller]
+                hole = smaller
+            } else {
+                if child < count {
+                    unsafe items[hole] = items[child]
+                    hole = child
+                }
+                break
+            }
         }
+        while hole > 0 {
+            let parent = (hole - 1) / 2
+            let above = unsafe items[parent]
+            if above <= last { break }
+            unsafe items[hole] = above
+            hole = parent
+        }
+        unsafe items[hole] = last
         return top
     }
 }

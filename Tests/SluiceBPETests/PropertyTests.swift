@@ -99,17 +99,27 @@ struct PropertyTests {
     @Test("the heap merge and the linear merge agree on every piece length")
     func heapAgreesWithLinear() {
         var generator = SplitMix64(state: 3)
-        let letters = Array("abcdefghijklmnopqrstuvwxyzaeiouaeiou".utf8)
-        for length in [2, 3, 10, 50, 127, 128, 129, 300, 1000] {
-            for _ in 0..<20 {
-                let piece = (0..<length).map { _ in letters.randomElement(using: &generator) ?? 97 }
-                var linear: [TokenID] = []
-                var heap: [TokenID] = []
-                piece.withUnsafeBufferPointer { buffer in
-                    gpt2.linearMerge(buffer, into: &linear)
-                    gpt2.heapMerge(buffer, into: &heap)
+        // Letters, digits (GPT-2 merges them into 1–3-digit tokens) and emoji, whose bytes merge
+        // across scalar boundaries.
+        let alphabets: [[[UInt8]]] = [
+            "abcdefghijklmnopqrstuvwxyzaeiouaeiou".map { Array(String($0).utf8) },
+            "0123456789".map { Array(String($0).utf8) },
+            ["😀", "🎉", "👍🏽", "🇩🇪", "👨‍👩‍👧", "❤️", "🚀", "✨"].map { Array($0.utf8) },
+        ]
+        for alphabet in alphabets {
+            for length in [2, 3, 10, 50, 127, 128, 129, 300, 1000, 5000] {
+                for _ in 0..<20 {
+                    var piece: [UInt8] = []
+                    while piece.count < length { piece += alphabet.randomElement(using: &generator) ?? [97] }
+                    piece.removeLast(piece.count - length)
+                    var linear: [TokenID] = []
+                    var heap: [TokenID] = []
+                    piece.withUnsafeBufferPointer { buffer in
+                        gpt2.linearMerge(buffer, into: &linear)
+                        gpt2.heapMerge(buffer, into: &heap)
+                    }
+                    #expect(linear == heap, "piece: \(piece)")
                 }
-                #expect(linear == heap, "piece: \(String(decoding: piece, as: UTF8.self))")
             }
         }
     }
