@@ -18,6 +18,8 @@ import subprocess
 import tempfile
 import time
 
+import ratios
+
 
 def median_seconds(function, repeats) -> float:
     seconds = []
@@ -87,6 +89,7 @@ def main() -> None:
         sluice, report = sluice_ingest(args.sluice, archive, args.repeats)
         assert_accounted(report, len(names), total)
         print(f"{name:<16} {megabytes / bsdtar:>10.1f}   {megabytes / sluice:>12.1f}   {bsdtar / sluice:>6.2f}")
+        ratios.record(f"ingest.{name}.vs_bsdtar", bsdtar / sluice, f"sluice ingest / bsdtar -xOf, {name}")
 
     # JSONL: one record per document; the reference is what a Python script would do.
     jsonl = archives_dir / "corpus.jsonl"
@@ -108,6 +111,7 @@ def main() -> None:
     assert report["documents"] == len(names), report
     python_rate = jsonl_mb / python_seconds
     sluice_rate = jsonl_mb / seconds
+    ratios.record("ingest.corpus.jsonl.vs_python", sluice_rate / python_rate, "sluice ingest / Python json.loads per line")
     print(f"{'corpus.jsonl':<16} {'':>12} {sluice_rate:>14.1f}   (Python json.loads per line: {python_rate:.1f} MB/s of JSONL, {sluice_rate / python_rate:.2f}x)")
 
     # The same JSONL gzip-compressed: Sluice inflates .gz files with zlib itself; the
@@ -125,6 +129,7 @@ def main() -> None:
     python_gz = median_seconds(python_jsonl_gz, args.repeats)
     seconds, report = sluice_ingest(args.sluice, jsonl_gz, args.repeats)
     assert report["documents"] == len(names) and not report["skipped"], report
+    ratios.record("ingest.corpus.jsonl.gz.vs_gzip", zcat / seconds, "sluice ingest / gzip -dc alone")
     print(f"{'corpus.jsonl.gz':<16} {jsonl_mb / zcat:>10.1f}   {jsonl_mb / seconds:>12.1f}   {zcat / seconds:>6.2f}"
           f"   (gzip -dc in the first column; Python gzip.open + json.loads: {jsonl_mb / python_gz:.1f} MB/s,"
           f" {python_gz / seconds:.2f}x)")

@@ -21,6 +21,7 @@ import time
 
 import lz4.frame
 import numpy as np
+import ratios
 from safetensors.numpy import load, save
 
 
@@ -99,7 +100,10 @@ def main() -> None:
     print(f"{'NumPy + python-lz4 + hashlib (1 thread)':<36} {numpy_raw / 1e9 / numpy_time:>6.2f}")
     for threads in (1, 2):
         rate = gb / results[threads]["seconds"]
-        print(f"{'sluice, ' + str(threads) + ' thread(s)':<36} {rate:>6.2f}   ({rate / (numpy_raw / 1e9 / numpy_time):.2f}x NumPy)")
+        numpy_rate = numpy_raw / 1e9 / numpy_time
+        print(f"{'sluice, ' + str(threads) + ' thread(s)':<36} {rate:>6.2f}   ({rate / numpy_rate:.2f}x NumPy, {rate / lz4_rate:.2f}x lz4 -1)")
+        ratios.record(f"materialize.vs_lz4.{threads}thread", rate / lz4_rate, f"sluice materialize + compress, {threads} thread(s) / lz4 -1 alone")
+        ratios.record(f"materialize.vs_numpy.{threads}thread", rate / numpy_rate, f"sluice, {threads} thread(s) / NumPy + python-lz4 + hashlib")
     shutil.rmtree(ram, ignore_errors=True)
     if not same:
         raise SystemExit("sluice's shard differs from NumPy's arrays")

@@ -1,11 +1,13 @@
 """Sluice's GPT-2 tokenizer against tiktoken and HF tokenizers on the same corpus, same run.
 
-Usage: tokenizer_bench.py VOCAB CORPUS_DIR SLUICE_BENCH_BINARY [--repeats N]
+Usage: tokenizer_bench.py VOCAB CORPUS_DIR SLUICE_BENCH_BINARY [--repeats N] [--no-hf] [--extra DIR]...
 
 Every tool encodes every document of CORPUS_DIR (files in path order) without special tokens
 (encode_ordinary). Throughput is MB/s of UTF-8 input, the median of N timed runs after the
 corpus is loaded into memory. Sluice's ids are compared with tiktoken's on the whole corpus;
-the run fails if a single id differs.
+the run fails if a single id differs. Each --extra corpus (multilingual text, pathological
+inputs: see make_extra_corpora.py) is then encoded on one thread by tiktoken, gigatoken and
+Sluice, its ids compared with tiktoken's too. Ratios go to ratios.py's file when it is set.
 """
 import argparse
 import json
@@ -18,6 +20,7 @@ import tempfile
 import time
 
 import numpy as np
+import ratios
 import tiktoken
 from tiktoken.load import load_tiktoken_bpe
 
@@ -128,12 +131,77 @@ def split_by_lower_ranks(ranks: dict[bytes, int], token: bytes, max_rank: int) -
     return parts[0], parts[1]
 
 
+def gigatoken_run(args, corpus: str, threads: int, ids_path: str) -> dict:
+    """gigatoken in a fresh process (its caches empty): first-pass and median seconds."""
+    env = dict(os.environ, RAYON_NUM_THREADS=str(threads), SLUICE_BENCH_IDS_OUT=ids_path)
+    out = subprocess.run(
+        [sys.executable, __file__, args.vocab, corpus, args.sluice_binary, "--repeats", str(args.repeats),
+         "--gigatoken-worker", str(threads)],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)
+
+
+def sluice_run(args, corpus: str, threads: int, ids_path: str) -> float:
+    """`TokenizerBenchmark` (the batch encoder, release build): median seconds."""
+    out = subprocess.run(
+        [args.sluice_binary, args.vocab, corpus, str(threads), str(args.repeats), ids_path],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout)["median_seconds"]
+
+
+def same_ids(ids: np.ndarray, reference: np.ndarray) -> bool:
+    return ids.shape == reference.shape and np.array_equal(ids, reference)
+
+
+def describe_mismatch(ids: np.ndarray, reference: np.ndarray) -> str:
+    n = min(len(ids), len(reference))
+    first = int(np.argmax(ids[:n] != reference[:n])) if n and (ids[:n] != reference[:n]).any() else n
+    return f"{len(ids)} ids vs tiktoken's {len(reference)}; first difference at id {first}"
+
+
+def extra_corpora(args, encoding, giga_version: str) -> bool:
+    """Each corpus of --extra on one thread: tiktoken, gigatoken's first pass, Sluice; ids
+    compared with tiktoken's. Returns whether every corpus's ids were identical."""
+    print()
+    print(f"other corpora, 1 thread, MB/s (median of {args.repeats}; gigatoken: first pass in a fresh process)")
+    print(f"{'corpus':<14} {'docs':>7} {'MB':>7} {'tiktoken':>9} {'gigatoken':>10} {'sluice':>8} {'x tiktoken':>11} {'x gigatoken':>12}  ids")
+    all_same = True
+    for corpus in args.extra:
+        name = pathlib.Path(corpus).name
+        documents = load_corpus(corpus)
+        megabytes = sum(len(d.encode("utf-8")) for d in documents) / 1e6
+        tiktoken_seconds, batches = timed(lambda: encoding.encode_ordinary_batch(documents, num_threads=1), args.repeats)
+        reference = np.concatenate([np.asarray(b, dtype=np.uint32) for b in batches])
+        del batches
+        with tempfile.TemporaryDirectory() as scratch:
+            ids_path = os.path.join(scratch, "ids.bin")
+            giga = gigatoken_run(args, corpus, 1, ids_path)["first_seconds"]
+            giga_same = same_ids(np.fromfile(ids_path, dtype="<u4"), reference)
+            seconds = sluice_run(args, corpus, 1, ids_path)
+            ids = np.fromfile(ids_path, dtype="<u4")
+        same = same_ids(ids, reference)
+        all_same &= same
+        vs_tiktoken, vs_giga = tiktoken_seconds / seconds, giga / seconds
+        print(f"{name:<14} {len(documents):>7} {megabytes:>7.1f} {megabytes / tiktoken_seconds:>9.1f} {megabytes / giga:>10.1f} "
+              f"{megabytes / seconds:>8.1f} {vs_tiktoken:>10.2f}x {vs_giga:>11.2f}x  "
+              f"{'identical' if same else 'MISMATCH: ' + describe_mismatch(ids, reference)}"
+              f"{'' if giga_same else ' (gigatoken differs)'}")
+        ratios.record(f"tokenizer.{name}.vs_tiktoken", vs_tiktoken, f"sluice / tiktoken, 1 thread, {name}")
+        ratios.record(f"tokenizer.{name}.vs_gigatoken", vs_giga, f"sluice / gigatoken {giga_version} first pass, 1 thread, {name}")
+    return all_same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("vocab")
     parser.add_argument("corpus")
     parser.add_argument("sluice_binary")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--extra", action="append", default=[], metavar="DIR",
+                        help="another corpus (a folder of documents) compared on one thread with tiktoken and gigatoken")
+    parser.add_argument("--no-hf", action="store_true", help="skip HF tokenizers (about 100 s a pass on 100 MB)")
     parser.add_argument("--hf-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--gigatoken-worker", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -156,12 +224,16 @@ def main() -> None:
         if reference is None:
             reference = np.concatenate([np.asarray(b, dtype=np.uint32) for b in batches])
         rows.append((f"tiktoken {tiktoken.__version__}", threads, seconds))
+    del documents
 
+    import importlib.metadata
+
+    giga_version = importlib.metadata.version("gigatoken")
     mismatched = False
     with tempfile.TemporaryDirectory() as scratch:
-        import tokenizers
+        for threads in () if args.no_hf else (1, 2):
+            import tokenizers
 
-        for threads in (1, 2):
             ids_path = os.path.join(scratch, f"hf-ids-{threads}.bin")
             env = dict(os.environ, RAYON_NUM_THREADS=str(threads), TOKENIZERS_PARALLELISM="true", SLUICE_BENCH_IDS_OUT=ids_path)
             out = subprocess.run(
@@ -169,60 +241,48 @@ def main() -> None:
                 env=env, check=True, capture_output=True, text=True,
             )
             rows.append((f"HF tokenizers {tokenizers.__version__}", threads, json.loads(out.stdout)["seconds"]))
-            hf_ids = np.fromfile(ids_path, dtype="<u4")
-            same = hf_ids.shape == reference.shape and np.array_equal(hf_ids, reference)
+            same = same_ids(np.fromfile(ids_path, dtype="<u4"), reference)
             print(f"HF tokenizers ({threads} thread(s)): ids {'identical to' if same else 'DIFFER from'} tiktoken's (informative)")
 
-        import importlib.metadata
-
-        giga_version = importlib.metadata.version("gigatoken")
         for threads in (1, 2):
             ids_path = os.path.join(scratch, f"giga-ids-{threads}.bin")
-            env = dict(os.environ, RAYON_NUM_THREADS=str(threads), SLUICE_BENCH_IDS_OUT=ids_path)
-            out = subprocess.run(
-                [sys.executable, __file__, args.vocab, args.corpus, args.sluice_binary, "--repeats", str(args.repeats),
-                 "--gigatoken-worker", str(threads)],
-                env=env, check=True, capture_output=True, text=True,
-            )
-            timing = json.loads(out.stdout)
+            timing = gigatoken_run(args, args.corpus, threads, ids_path)
             rows.append((f"gigatoken {giga_version} first", threads, timing["first_seconds"]))
             rows.append((f"gigatoken {giga_version} warm", threads, timing["median_seconds"]))
-            giga_ids = np.fromfile(ids_path, dtype="<u4")
-            same = giga_ids.shape == reference.shape and np.array_equal(giga_ids, reference)
+            same = same_ids(np.fromfile(ids_path, dtype="<u4"), reference)
             print(f"gigatoken ({threads} thread(s)): ids {'identical to' if same else 'DIFFER from'} tiktoken's (informative: its Unicode tables are 17's)")
 
         for threads in (1, 2):
             ids_path = os.path.join(scratch, f"ids-{threads}.bin")
-            out = subprocess.run(
-                [args.sluice_binary, args.vocab, args.corpus, str(threads), str(args.repeats), ids_path],
-                check=True, capture_output=True, text=True,
-            )
-            result = json.loads(out.stdout)
-            rows.append(("sluice", threads, result["median_seconds"]))
+            rows.append(("sluice", threads, sluice_run(args, args.corpus, threads, ids_path)))
             ids = np.fromfile(ids_path, dtype="<u4")
-            if ids.shape != reference.shape or not np.array_equal(ids, reference):
-                n = min(len(ids), len(reference))
-                first = int(np.argmax(ids[:n] != reference[:n])) if n and (ids[:n] != reference[:n]).any() else n
-                print(f"MISMATCH ({threads} threads): {len(ids)} ids vs tiktoken's {len(reference)}; first difference at id {first}")
+            if not same_ids(ids, reference):
+                print(f"MISMATCH ({threads} threads): {describe_mismatch(ids, reference)}")
                 mismatched = True
             else:
                 print(f"ids identical to tiktoken's ({threads} thread{'s' if threads > 1 else ''}): {len(ids)} ids")
+    del reference
 
     print()
     print(f"{'tool':<30} {'threads':>7} {'seconds':>9} {'MB/s':>8}")
     for name, threads, seconds in rows:
         print(f"{name:<30} {threads:>7} {seconds:>9.3f} {megabytes / seconds:>8.1f}")
-    tiktoken_speed = {t: megabytes / s for n, t, s in rows if n.startswith("tiktoken")}
-    hf_speed = {t: megabytes / s for n, t, s in rows if n.startswith("HF")}
-    giga_speed = {t: megabytes / s for n, t, s in rows if n.startswith("gigatoken") and n.endswith("first")}
+    speed = {(n.split()[0], t): megabytes / s for n, t, s in rows if not n.endswith("warm")}
     print()
-    for name, threads, seconds in rows:
-        if name == "sluice":
-            speed = megabytes / seconds
-            print(
-                f"sluice {threads} thread(s): {speed / tiktoken_speed[threads]:.2f}x tiktoken, "
-                f"{speed / hf_speed[threads]:.2f}x HF tokenizers, {speed / giga_speed[threads]:.2f}x gigatoken (first pass)"
-            )
+    for threads in (1, 2):
+        sluice = speed[("sluice", threads)]
+        hf = f", {sluice / speed[('HF', threads)]:.2f}x HF tokenizers" if ("HF", threads) in speed else ""
+        print(f"sluice {threads} thread(s): {sluice / speed[('tiktoken', threads)]:.2f}x tiktoken{hf}, "
+              f"{sluice / speed[('gigatoken', threads)]:.2f}x gigatoken (first pass)")
+        ratios.record(f"tokenizer.vs_tiktoken.{threads}thread", sluice / speed[("tiktoken", threads)],
+                      f"sluice / tiktoken {tiktoken.__version__}, {threads} thread(s), benchmark corpus")
+        ratios.record(f"tokenizer.vs_gigatoken.{threads}thread", sluice / speed[("gigatoken", threads)],
+                      f"sluice / gigatoken {giga_version} first pass, {threads} thread(s), benchmark corpus")
+    scaling = speed[("sluice", 2)] / speed[("sluice", 1)]
+    print(f"sluice 1 → 2 threads: {scaling:.2f}x")
+    ratios.record("tokenizer.scaling.2threads", scaling, "sluice 2 threads / 1 thread, benchmark corpus")
+    if args.extra and not extra_corpora(args, encoding, giga_version):
+        mismatched = True
     if mismatched:
         sys.exit(1)
 

@@ -12,6 +12,8 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(libarchive-dev liblz4-dev zlib1g-dev liblzma-dev libzstd-dev pkg-config lz4 zstd xz-utils bzip2 gzip zip unzip p7zip-full libarchive-tools python3 python3-venv)
 if [ "${1:-}" = bench ] || [ "${1:-}" = readers ]; then
     APT_PACKAGES+=(linux-doc-6.1 python3.11-doc perl-doc git-doc python-django-doc)
+    # The tokenizer benchmark's multilingual corpus (Benchmarks/make_extra_corpora.py).
+    APT_PACKAGES+=(debian-reference-ja debian-reference-zh-cn debian-reference-de manpages-ja manpages-zh manpages-ru manpages-de)
 fi
 
 missing=()
