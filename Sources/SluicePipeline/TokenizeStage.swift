@@ -101,7 +101,7 @@ public enum TokenizeStage: StageRunner {
         var unknownTokens = 0
         // Copies, not slices: a slice would keep its whole document alive.
         var unknownPieces = Set<[UInt8]>()
-        // One part is megabytes of text: its repeated pieces make the cache pay (2 MiB, bounded).
+        // One part is megabytes of text: its repeated pieces make the cache pay (4 MiB, bounded).
         let cache = PieceCache()
         func write(_ ids: [TokenID]) throws {
             Self.pack(ids, idBytes: idBytes, into: &bytes)

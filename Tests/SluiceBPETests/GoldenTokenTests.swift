@@ -73,7 +73,7 @@ struct GoldenTokenTests {
             try Fixtures.json(Fixtures.shared("golden/torch/verdict_tokens.json")) as? [String: Any])
         let verdictIDs = try #require(golden["token_ids"] as? [Int]).map { TokenID($0) }
         // 16 slots: almost every store replaces another piece, so keys that share a slot are
-        // told apart on every probe. 2^15 slots: the default, where the second pass mostly hits.
+        // told apart on every probe. 2^16 slots: the default, where the second pass mostly hits.
         for cache in [PieceCache(slotBits: 4), PieceCache()] {
             for pass in 0..<2 {
                 for golden in GoldenCase.all {
