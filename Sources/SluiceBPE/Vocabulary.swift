@@ -59,7 +59,7 @@ public final class Vocabulary: Sendable {
             byteTokens[byte] = rank
         }
         self.byteTokens = byteTokens
-        self.pairs = PairTable(tokensByRank: tokensByRank, lookup: table)
+        self.pairs = PairTable(tokenBytes: bytes, tokenOffsets: offsets, lookup: table)
     }
 
     /// The bytes of token `id`, or nil if `id` is not an ordinary token.
@@ -196,15 +196,22 @@ struct PairTable: Sendable {
     private let mask: Int
     static let empty = UInt64.max
 
-    init(tokensByRank: [[UInt8]], lookup: ByteStringTable) {
+    /// Every worker process builds this once per vocabulary load, so the splits are looked up
+    /// in place in the flat token bytes, with no array per split (GPT-2: 108,299 entries).
+    init(tokenBytes: [UInt8], tokenOffsets: [UInt32], lookup: ByteStringTable) {
         var entries: [(UInt64, TokenID)] = []
-        entries.reserveCapacity(tokensByRank.count * 4)
-        for (rank, token) in tokensByRank.enumerated() where token.count >= 2 {
-            for split in 1..<token.count {
-                guard let left = lookup.find(Array(token[..<split])),
-                    let right = lookup.find(Array(token[split...]))
-                else { continue }
-                entries.append((UInt64(left) << 32 | UInt64(right), TokenID(rank)))
+        entries.reserveCapacity(tokenOffsets.count * 3)
+        unsafe tokenBytes.withUnsafeBufferPointer { all in
+            for rank in 0..<tokenOffsets.count - 1 {
+                let start = Int(tokenOffsets[rank])
+                let end = Int(tokenOffsets[rank + 1])
+                guard end - start >= 2 else { continue }
+                for split in start + 1..<end {
+                    guard let left = unsafe lookup.find(UnsafeBufferPointer(rebasing: all[start..<split])),
+                        let right = unsafe lookup.find(UnsafeBufferPointer(rebasing: all[split..<end]))
+                    else { continue }
+                    entries.append((UInt64(left) << 32 | UInt64(right), TokenID(rank)))
+                }
             }
         }
         var bits = 4
