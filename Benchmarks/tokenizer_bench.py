@@ -143,12 +143,17 @@ def gigatoken_run(args, corpus: str, threads: int, ids_path: str) -> dict:
 
 
 def sluice_run(args, corpus: str, threads: int, ids_path: str) -> float:
-    """`TokenizerBenchmark` (the batch encoder, release build): median seconds."""
+    """`TokenizerBenchmark` (the batch encoder, release build): median seconds. Also prints the
+    piece cache's hit rate on the corpus (one thread, a fresh cache of the default size)."""
     out = subprocess.run(
         [args.sluice_binary, args.vocab, corpus, str(threads), str(args.repeats), ids_path],
         check=True, capture_output=True, text=True,
     )
-    return json.loads(out.stdout)["median_seconds"]
+    result = json.loads(out.stdout)
+    if threads == 1 and result["cache_probes"]:
+        print(f"sluice piece cache ({result['cache_bytes'] >> 20} MiB) on {pathlib.Path(corpus).name}: "
+              f"{result['cache_hits'] / result['cache_probes']:.1%} of {result['cache_probes']:,} probes hit")
+    return result["median_seconds"]
 
 
 def same_ids(ids: np.ndarray, reference: np.ndarray) -> bool:
