@@ -88,36 +88,22 @@ extension Vocabulary {
     public static func load(
         encoderJSON encoderPath: String, vocabBPE mergesPath: String
     ) throws(BPEError) -> (vocabulary: Vocabulary, specialTokens: [String: TokenID]) {
-        let encoderData = try readFile(encoderPath)
-        let object: Any
-        do {
-            object = try JSONSerialization.jsonObject(with: Data(encoderData))
-        } catch {
-            throw BPEError(.malformedLine, file: encoderPath, "not valid JSON: \(error.localizedDescription)")
-        }
-        guard let encoder = object as? [String: Any] else {
-            throw BPEError(.malformedLine, file: encoderPath, "expected a JSON object mapping token strings to ids")
-        }
-        let unicodeToByte = GPT2ByteMapping.unicodeToByte
+        // Byte-level readers, not JSONSerialization and String: each `sluice run` loads these
+        // twice, and Foundation's parse of the 1 MB encoder.json alone took 45 ms of ~130.
+        let byteOfScalar = GPT2ByteMapping.byteOfScalar
         var byID: [Int: [UInt8]] = [:]
         var specialCandidates: [Int: String] = [:]
-        for (text, value) in encoder {
-            guard let id = value as? Int, id >= 0 else {
-                throw BPEError(
-                    .malformedLine, file: encoderPath, "token \"\(text)\": id must be a non-negative integer")
-            }
+        for (key, id) in try EncoderJSON.entries(readFile(encoderPath), source: encoderPath) {
             if let previous = byID[id] ?? specialCandidates[id].map({ Array($0.utf8) }) {
                 throw BPEError(
                     .duplicateRank, file: encoderPath,
-                    "id \(id) is given to both \"\(text)\" and \(describe(previous))")
+                    "id \(id) is given to both \"\(String(decoding: key, as: UTF8.self))\" and \(describe(previous))")
             }
-            var bytes: [UInt8] = []
-            var mappable = true
-            for scalar in text.unicodeScalars {
-                guard let byte = unicodeToByte[scalar.value] else { mappable = false; break }
-                bytes.append(byte)
+            if let bytes = GPT2ByteMapping.bytes(ofUTF8: key, table: byteOfScalar) {
+                byID[id] = bytes
+            } else {
+                specialCandidates[id] = String(decoding: key, as: UTF8.self)
             }
-            if mappable { byID[id] = bytes } else { specialCandidates[id] = text }
         }
         let mergesText = try readFile(mergesPath)
         var merges: [(left: [UInt8], right: [UInt8], line: Int)] = []
@@ -126,21 +112,18 @@ extension Vocabulary {
             lineNumber += 1
             let line = rawLine.last == UInt8(ascii: "\r") ? rawLine.dropLast() : rawLine
             if line.isEmpty || line.starts(with: Array("#version".utf8)) { continue }
-            let parts = String(decoding: line, as: UTF8.self).split(separator: " ", omittingEmptySubsequences: false)
+            let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
             guard parts.count == 2 else {
                 throw BPEError(
                     .malformedLine, file: mergesPath, line: lineNumber, "expected two space-separated symbols")
             }
             var halves: [[UInt8]] = []
             for part in parts {
-                var bytes: [UInt8] = []
-                for scalar in part.unicodeScalars {
-                    guard let byte = unicodeToByte[scalar.value] else {
-                        throw BPEError(
-                            .malformedLine, file: mergesPath, line: lineNumber,
-                            "symbol \"\(part)\" has a character outside GPT-2's byte alphabet")
-                    }
-                    bytes.append(byte)
+                guard let bytes = GPT2ByteMapping.bytes(ofUTF8: part, table: byteOfScalar) else {
+                    throw BPEError(
+                        .malformedLine, file: mergesPath, line: lineNumber,
+                        "symbol \"\(String(decoding: part, as: UTF8.self))\" has a character outside GPT-2's byte alphabet"
+                    )
                 }
                 halves.append(bytes)
             }
@@ -214,11 +197,176 @@ enum GPT2ByteMapping {
         return table
     }()
 
-    static let unicodeToByte: [UInt32: UInt8] = {
-        var inverse: [UInt32: UInt8] = [:]
-        for (byte, scalar) in byteToUnicode.enumerated() { inverse[scalar] = UInt8(byte) }
-        return inverse
+    /// The byte each mapped scalar stands for, indexed by scalar value (all are below 0x144);
+    /// -1 for a scalar outside the alphabet.
+    static let byteOfScalar: [Int16] = {
+        var table = [Int16](repeating: -1, count: Int((byteToUnicode.max() ?? 0) + 1))
+        for (byte, scalar) in byteToUnicode.enumerated() { table[Int(scalar)] = Int16(byte) }
+        return table
     }()
+
+    /// The bytes that UTF-8 `text` spells in GPT-2's alphabet, or nil when it has a scalar
+    /// outside it (or is not UTF-8).
+    static func bytes(ofUTF8 text: some Collection<UInt8>, table: [Int16]) -> [UInt8]? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.count)
+        var iterator = text.makeIterator()
+        while let lead = iterator.next() {
+            var scalar = UInt32(lead)
+            if lead >= 0x80 {
+                // The alphabet's scalars are below 0x144: two-byte sequences at most.
+                guard lead & 0xE0 == 0xC0, let next = iterator.next(), next & 0xC0 == 0x80 else { return nil }
+                scalar = UInt32(lead & 0x1F) << 6 | UInt32(next & 0x3F)
+            }
+            guard Int(scalar) < table.count, table[Int(scalar)] >= 0 else { return nil }
+            bytes.append(UInt8(truncatingIfNeeded: table[Int(scalar)]))
+        }
+        return bytes
+    }
+}
+
+/// Reads GPT-2's `encoder.json`: one JSON object whose values are non-negative integer ids.
+/// Keys come back as UTF-8 bytes (escapes decoded), in file order.
+enum EncoderJSON {
+    static func entries(_ data: [UInt8], source: String) throws(BPEError) -> [(key: [UInt8], id: Int)] {
+        var reader = Reader(data: data, source: source)
+        return try reader.object()
+    }
+
+    struct Reader {
+        let data: [UInt8]
+        let source: String
+        var index = 0
+
+        init(data: [UInt8], source: String) {
+            self.data = data
+            self.source = source
+            // A UTF-8 byte order mark is allowed before the object.
+            if data.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3 }
+        }
+
+        func failure(_ what: String) -> BPEError {
+            let line = data[..<min(index, data.count)].reduce(1) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+            return BPEError(.malformedLine, file: source, line: line, "not valid JSON at byte \(index): \(what)")
+        }
+
+        mutating func skipWhitespace() {
+            while index < data.count, [0x20, 0x09, 0x0A, 0x0D].contains(data[index]) { index += 1 }
+        }
+
+        mutating func expect(_ byte: UInt8, _ what: String) throws(BPEError) {
+            skipWhitespace()
+            guard index < data.count, data[index] == byte else { throw failure("expected \(what)") }
+            index += 1
+        }
+
+        mutating func object() throws(BPEError) -> [(key: [UInt8], id: Int)] {
+            skipWhitespace()
+            guard index < data.count, data[index] == UInt8(ascii: "{") else {
+                throw BPEError(.malformedLine, file: source, "expected a JSON object mapping token strings to ids")
+            }
+            index += 1
+            var entries: [(key: [UInt8], id: Int)] = []
+            entries.reserveCapacity(data.count / 12)
+            skipWhitespace()
+            if index < data.count, data[index] == UInt8(ascii: "}") {
+                index += 1
+            } else {
+                while true {
+                    try expect(UInt8(ascii: "\""), "a string key")
+                    let key = try string()
+                    try expect(UInt8(ascii: ":"), "':' after a key")
+                    entries.append((key, try id(of: key)))
+                    skipWhitespace()
+                    guard index < data.count else { throw failure("the object is not closed") }
+                    let next = data[index]
+                    index += 1
+                    if next == UInt8(ascii: "}") { break }
+                    guard next == UInt8(ascii: ",") else { throw failure("expected ',' or '}'") }
+                }
+            }
+            skipWhitespace()
+            guard index == data.count else { throw failure("text after the object") }
+            return entries
+        }
+
+        /// The rest of a string whose opening quote was read, as UTF-8.
+        mutating func string() throws(BPEError) -> [UInt8] {
+            var bytes: [UInt8] = []
+            while true {
+                guard index < data.count else { throw failure("a string is not closed") }
+                let byte = data[index]
+                index += 1
+                switch byte {
+                case UInt8(ascii: "\""):
+                    return bytes
+                case UInt8(ascii: "\\"):
+                    guard index < data.count else { throw failure("a string is not closed") }
+                    let escape = data[index]
+                    index += 1
+                    switch escape {
+                    case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): bytes.append(escape)
+                    case UInt8(ascii: "b"): bytes.append(0x08)
+                    case UInt8(ascii: "f"): bytes.append(0x0C)
+                    case UInt8(ascii: "n"): bytes.append(0x0A)
+                    case UInt8(ascii: "r"): bytes.append(0x0D)
+                    case UInt8(ascii: "t"): bytes.append(0x09)
+                    case UInt8(ascii: "u"):
+                        var scalar = try hex4()
+                        if (0xD800..<0xDC00).contains(scalar) {
+                            guard index + 1 < data.count, data[index] == UInt8(ascii: "\\"),
+                                data[index + 1] == UInt8(ascii: "u")
+                            else { throw failure("a high surrogate without its low half") }
+                            index += 2
+                            let low = try hex4()
+                            guard (0xDC00..<0xE000).contains(low) else { throw failure("a bad low surrogate") }
+                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                        }
+                        guard let value = Unicode.Scalar(scalar) else { throw failure("a lone low surrogate") }
+                        bytes.append(contentsOf: Array(String(Character(value)).utf8))
+                    default:
+                        throw failure("an unknown escape \\\(Character(Unicode.Scalar(escape)))")
+                    }
+                case 0..<0x20:
+                    throw failure("a control character inside a string")
+                default:
+                    bytes.append(byte)
+                }
+            }
+        }
+
+        mutating func hex4() throws(BPEError) -> UInt32 {
+            guard index + 4 <= data.count else { throw failure("a \\u escape needs 4 hex digits") }
+            var value: UInt32 = 0
+            for _ in 0..<4 {
+                let digit = data[index]
+                index += 1
+                guard let nibble = Character(Unicode.Scalar(digit)).hexDigitValue else {
+                    throw failure("a \\u escape needs 4 hex digits")
+                }
+                value = value << 4 | UInt32(nibble)
+            }
+            return value
+        }
+
+        /// A non-negative integer value; anything else is an error naming the key.
+        mutating func id(of key: [UInt8]) throws(BPEError) -> Int {
+            skipWhitespace()
+            let start = index
+            var value = 0
+            while index < data.count, (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(data[index]), value < 1 << 40 {
+                value = value * 10 + Int(data[index] - UInt8(ascii: "0"))
+                index += 1
+            }
+            let next = index < data.count ? data[index] : UInt8(ascii: "}")
+            guard index > start, value < 1 << 31, [0x20, 0x09, 0x0A, 0x0D, 0x2C, 0x7D].contains(next) else {
+                throw BPEError(
+                    .malformedLine, file: source,
+                    "token \"\(String(decoding: key, as: UTF8.self))\": id must be a non-negative integer")
+            }
+            return value
+        }
+    }
 }
 
 /// Standard base64 (RFC 4648, with or without padding), as tiktoken rank files use.
