@@ -101,8 +101,9 @@ public enum TokenizeStage: StageRunner {
         var unknownTokens = 0
         // Copies, not slices: a slice would keep its whole document alive.
         var unknownPieces = Set<[UInt8]>()
-        // One part is megabytes of text: its repeated pieces make the cache pay (4 MiB, bounded).
-        let cache = PieceCache()
+        // One part is megabytes of text: its repeated pieces make the cache pay (4 MiB, bounded;
+        // BPE only: the word tokenizer has no merges to remember).
+        let cache: PieceCache? = if case .bpe = tokenizer { PieceCache() } else { nil }
         func write(_ ids: [TokenID]) throws {
             Self.pack(ids, idBytes: idBytes, into: &bytes)
             try tokens.write(bytes)
