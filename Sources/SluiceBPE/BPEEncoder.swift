@@ -70,10 +70,11 @@ public struct BPEEncoder: Sendable {
         let vocabulary = self.vocabulary
         let byteTokens = vocabulary.byteTokens
         let lookup = vocabulary.lookup
+        let classTables = ClassTables.shared
         var start = 0
         let count = text.count
         while start < count {
-            let end = unsafe PreTokenizer.pieceEnd(text, from: start)
+            let end = unsafe PreTokenizer.pieceEnd(text, from: start, classTables)
             let length = end - start
             if length == 1 {
                 output.append(byteTokens[Int(unsafe text[start])])

@@ -189,17 +189,28 @@ struct ByteStringTable: Sendable {
 /// tiktoken merges two adjacent parts when their concatenated bytes are a token; the parts
 /// are always tokens themselves, so listing every (prefix token, suffix token) split of every
 /// token gives exactly the same merges without hashing bytes in the loop.
-struct PairTable: Sendable {
-    private var keys: [UInt64]
-    private var values: [TokenID]
+@safe
+final class PairTable: @unchecked Sendable {
+    // Invariant: `slots` holds `mask + 1` initialized slots, allocated by init and freed only
+    // by deinit; nothing writes them after init, so threads share the table freely.
+    /// One entry: the pair and its merged token in 12 bytes, so a probe reads one cache line
+    /// (separate key and value arrays cost two misses per hit; the table is larger than L2).
+    struct Slot {
+        var left: TokenID
+        var right: TokenID
+        var merged: TokenID
+    }
+
+    private let slots: UnsafeMutablePointer<Slot>
     private let shift: UInt64
     private let mask: Int
-    static let empty = UInt64.max
+    /// `left` of an empty slot: no token has this id.
+    static let empty = TokenID.max
 
     /// Every worker process builds this once per vocabulary load, so the splits are looked up
     /// in place in the flat token bytes, with no array per split (GPT-2: 108,299 entries).
     init(tokenBytes: [UInt8], tokenOffsets: [UInt32], lookup: ByteStringTable) {
-        var entries: [(UInt64, TokenID)] = []
+        var entries: [(left: TokenID, right: TokenID, merged: TokenID)] = []
         entries.reserveCapacity(tokenOffsets.count * 3)
         unsafe tokenBytes.withUnsafeBufferPointer { all in
             for rank in 0..<tokenOffsets.count - 1 {
@@ -210,33 +221,45 @@ struct PairTable: Sendable {
                     guard let left = unsafe lookup.find(UnsafeBufferPointer(rebasing: all[start..<split])),
                         let right = unsafe lookup.find(UnsafeBufferPointer(rebasing: all[split..<end]))
                     else { continue }
-                    entries.append((UInt64(left) << 32 | UInt64(right), TokenID(rank)))
+                    entries.append((left, right, TokenID(rank)))
                 }
             }
         }
         var bits = 4
         while (1 << bits) < entries.count * 2 { bits += 1 }
-        keys = [UInt64](repeating: Self.empty, count: 1 << bits)
-        values = [TokenID](repeating: 0, count: 1 << bits)
         shift = UInt64(64 - bits)
         mask = (1 << bits) - 1
-        for (key, value) in entries {
-            var index = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
-            while keys[index] != Self.empty && keys[index] != key { index = (index &+ 1) & mask }
-            keys[index] = key
-            values[index] = value
+        unsafe slots = UnsafeMutablePointer<Slot>.allocate(capacity: 1 << bits)
+        unsafe slots.initialize(repeating: Slot(left: Self.empty, right: 0, merged: 0), count: 1 << bits)
+        for entry in entries {
+            var index = Self.home(entry.left, entry.right, shift)
+            while unsafe slots[index].left != Self.empty
+                && !(unsafe slots[index].left == entry.left && slots[index].right == entry.right)
+            {
+                index = (index &+ 1) & mask
+            }
+            unsafe slots[index] = Slot(left: entry.left, right: entry.right, merged: entry.merged)
         }
+    }
+
+    deinit {
+        unsafe slots.deallocate()
+    }
+
+    @inline(__always)
+    private static func home(_ left: TokenID, _ right: TokenID, _ shift: UInt64) -> Int {
+        let key = UInt64(left) << 32 | UInt64(right)
+        return Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
     }
 
     /// The token whose bytes are `left`'s followed by `right`'s, or `TokenID.max`.
     @inline(__always)
     func merged(_ left: TokenID, _ right: TokenID) -> TokenID {
-        let key = UInt64(left) << 32 | UInt64(right)
-        var index = Int(truncatingIfNeeded: (key &* 0x9E37_79B9_7F4A_7C15) >> shift)
+        var index = Self.home(left, right, shift)
         while true {
-            let stored = keys[index]
-            if stored == key { return values[index] }
-            if stored == Self.empty { return .max }
+            let slot = unsafe slots[index]
+            if slot.left == left && slot.right == right { return slot.merged }
+            if slot.left == Self.empty { return .max }
             index = (index &+ 1) & mask
         }
     }

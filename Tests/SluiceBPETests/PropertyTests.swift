@@ -41,6 +41,40 @@ struct PropertyTests {
         }
     }
 
+    /// The scanner reads ASCII letter and digit runs 8 bytes at a time; runs of every length
+    /// up to three words, each ended by a byte just outside the letter and digit ranges (`@`
+    /// `[` `` ` `` `{` `/` `:`), by other classes or by a multi-byte scalar that continues or
+    /// ends the run, must split exactly as the regex does.
+    @Test("ASCII letter and digit runs of every length split like GPT-2's regex, whatever ends them")
+    func wordRunsMatchRegex() throws {
+        let reference = try Self.reference()
+        let runAlphabets = ["AbZzMqaz", "0918273645"]
+        let ends = [
+            "", " ", "a", "Z", "7", ".", "@", "[", "`", "{", "/", ":", "\u{7F}", "é", "中", "²", "\u{2000}", "’", "'s",
+            "\n", "  x",
+        ]
+        let starts = ["", " ", "x", "1", "é", "'"]
+        var checked = 0
+        for alphabet in runAlphabets {
+            let letters = Array(alphabet)
+            for length in 0...25 {
+                let run = String((0..<length).map { letters[$0 % letters.count] })
+                for start in starts {
+                    for end in ends {
+                        let text = start + run + end + run
+                        let expected = text.matches(of: reference).map { Array(text.utf8[$0.range]) }
+                        let bytes = Array(text.utf8)
+                        let pieces = PreTokenizer.pieces(bytes).map { Array(bytes[$0]) }
+                        #expect(pieces == expected, "text: \(text.debugDescription)")
+                        if pieces != expected { return }
+                        checked += 1
+                    }
+                }
+            }
+        }
+        #expect(checked == 2 * 26 * 6 * 21)
+    }
+
     @Test("decode(encode(s)) == s on random and adversarial strings")
     func roundTrip() throws {
         var generator = SplitMix64(state: 7)
