@@ -65,12 +65,10 @@ public final class PieceCache {
             Int(shape & 0xFF) == length
         else { return false }
         hits &+= 1
-        let count = Int(shape >> 8)
-        var index = 0
-        while index < count {
-            output.append(unsafe entry.load(fromByteOffset: 20 &+ index &* 4, as: TokenID.self))
-            index &+= 1
-        }
+        // One append of all the ids: appending them one by one cost a retain, a release and a
+        // uniqueness check of `output` per id (≈ 10 % of encode time on the benchmark corpus).
+        let ids = unsafe UnsafeRawBufferPointer(start: entry + 20, count: Int(shape >> 8) &* 4)
+        unsafe output.append(contentsOf: ids.assumingMemoryBound(to: TokenID.self))
         return true
     }
 
