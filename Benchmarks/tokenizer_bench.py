@@ -144,7 +144,8 @@ def gigatoken_run(args, corpus: str, threads: int, ids_path: str) -> dict:
 
 def sluice_run(args, corpus: str, threads: int, ids_path: str) -> float:
     """`TokenizerBenchmark` (the batch encoder, release build): median seconds. Also prints the
-    piece cache's hit rate on the corpus (one thread, a fresh cache of the default size)."""
+    piece cache's hit rate on the corpus (one thread, a fresh cache of the default size) and the
+    pre-tokenizer's speed alone (best pass), so the split of encode time is on record."""
     out = subprocess.run(
         [args.sluice_binary, args.vocab, corpus, str(threads), str(args.repeats), ids_path],
         check=True, capture_output=True, text=True,
@@ -152,7 +153,9 @@ def sluice_run(args, corpus: str, threads: int, ids_path: str) -> float:
     result = json.loads(out.stdout)
     if threads == 1 and result["cache_probes"]:
         print(f"sluice piece cache ({result['cache_bytes'] >> 20} MiB) on {pathlib.Path(corpus).name}: "
-              f"{result['cache_hits'] / result['cache_probes']:.1%} of {result['cache_probes']:,} probes hit")
+              f"{result['cache_hits'] / result['cache_probes']:.1%} of {result['cache_probes']:,} probes hit; "
+              f"pre-tokenizer alone {result['bytes'] / 1e6 / result['pretokenize_best_seconds']:.0f} MB/s "
+              f"({result['pieces']:,} pieces, {result['pretokenize_best_seconds'] / result['median_seconds']:.0%} of encode time)")
     return result["median_seconds"]
 
 
