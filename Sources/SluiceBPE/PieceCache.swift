@@ -66,7 +66,8 @@ public final class PieceCache {
         else { return false }
         hits &+= 1
         // One append of all the ids: appending them one by one cost a retain, a release and a
-        // uniqueness check of `output` per id (≈ 10 % of encode time on the benchmark corpus).
+        // uniqueness check of `output` per id (retain + release: 5.2 % of a profile of the
+        // benchmark corpus before, 0.7 % after; wall time the same within this VM's noise).
         let ids = unsafe UnsafeRawBufferPointer(start: entry + 20, count: Int(shape >> 8) &* 4)
         unsafe output.append(contentsOf: ids.assumingMemoryBound(to: TokenID.self))
         return true

@@ -267,9 +267,9 @@ struct ClassTables: @unchecked Sendable {
         let tables: ClassTables
 
         init() {
-            let classes = UnicodeClassTable.classes
-            let unicode = UnsafeMutablePointer<UInt8>.allocate(capacity: classes.count)
-            unsafe unicode.initialize(from: classes, count: classes.count)
+            let unicode = UnsafeMutablePointer<UInt8>.allocate(capacity: UnicodeClassTable.count)
+            unsafe unicode.initialize(repeating: ScalarClass.other.rawValue, count: UnicodeClassTable.count)
+            unsafe UnicodeClassTable.fill(unicode)
             unsafe tables = ClassTables(unicode: UnsafePointer(unicode))
         }
     }

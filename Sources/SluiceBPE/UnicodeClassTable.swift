@@ -9,28 +9,24 @@ enum ScalarClass: UInt8, Sendable {
 }
 
 /// Class of every scalar, flat-indexed by code point (1.1 MB, built once per process in about
-/// a millisecond from the 1,610 generated runs). Flat beats a two-stage table here: the ASCII
-/// fast path never reaches it, and non-ASCII text touches few distinct cache lines.
-@usableFromInline
+/// a millisecond from the 1,610 generated runs, into the buffer `ClassTables` reads). Flat
+/// beats a two-stage table here: the ASCII fast path never reaches it, and non-ASCII text
+/// touches few distinct cache lines.
 enum UnicodeClassTable {
-    @usableFromInline
-    static let classes: [UInt8] = {
-        var table = [UInt8](repeating: ScalarClass.other.rawValue, count: 0x110000)
+    /// Entries in the table: one per code point.
+    static let count = 0x110000
+
+    /// Writes the class of every code point that is not `other` into `table` (`count`
+    /// entries, initialized to `other`).
+    static func fill(_ table: UnsafeMutablePointer<UInt8>) {
         let starts = runStarts
         for index in starts.indices {
             let start = Int(starts[index] >> 2)
-            let end = index + 1 < starts.count ? Int(starts[index + 1] >> 2) : 0x110000
+            let end = index + 1 < starts.count ? Int(starts[index + 1] >> 2) : count
             let cls = UInt8(truncatingIfNeeded: starts[index] & 3)
             if cls != ScalarClass.other.rawValue {
-                for value in start..<end { table[value] = cls }
+                for value in start..<end { unsafe table[value] = cls }
             }
         }
-        return table
-    }()
-
-    /// Class of a single scalar value; values outside Unicode are `other`.
-    static func scalarClass(_ value: UInt32) -> ScalarClass {
-        guard value < 0x110000 else { return .other }
-        return ScalarClass(rawValue: classes[Int(value)]) ?? .other
     }
 }
