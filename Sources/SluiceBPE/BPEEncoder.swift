@@ -71,31 +71,56 @@ public struct BPEEncoder: Sendable {
         let byteTokens = vocabulary.byteTokens
         let lookup = vocabulary.lookup
         let classTables = ClassTables.shared
+        // Ids go to a scratch buffer whose room is checked once per piece (a piece of n bytes
+        // has at most n ids), then to `output` a block at a time: `Array.append` per id costs
+        // a uniqueness check (a runtime call) and a capacity check each.
+        var capacity = Self.scratchIDs
+        var scratch = UnsafeMutablePointer<TokenID>.allocate(capacity: capacity)
+        defer { unsafe scratch.deallocate() }
+        var used = 0
         var start = 0
         let count = text.count
         while start < count {
             let end = unsafe PreTokenizer.pieceEnd(text, from: start, classTables)
             let length = end - start
+            if used &+ length > capacity {
+                unsafe output.append(contentsOf: UnsafeBufferPointer(start: scratch, count: used))
+                used = 0
+                if length > capacity {
+                    unsafe scratch.deallocate()
+                    capacity = length
+                    unsafe scratch = UnsafeMutablePointer<TokenID>.allocate(capacity: capacity)
+                }
+            }
+            let next = unsafe scratch + used
             if length == 1 {
-                output.append(byteTokens[Int(unsafe text[start])])
+                unsafe next.pointee = byteTokens[Int(unsafe text[start])]
+                used &+= 1
             } else {
                 let piece = unsafe UnsafeBufferPointer(rebasing: text[start..<end])
                 let (key0, key1) = unsafe PieceKey.make(text, start, length)
                 if let id = unsafe lookup.find(piece, prefix: key0) {
-                    output.append(id)
+                    unsafe next.pointee = id
+                    used &+= 1
                 } else if let cache, length <= PieceKey.maxBytes {
-                    if !cache.append(key0, key1, length: length, to: &output) {
-                        let before = output.count
-                        unsafe bytePairMerge(piece, into: &output)
-                        cache.store(key0, key1, length: length, ids: output[before...])
+                    var written = unsafe cache.copyIDs(key0, key1, length: length, to: next)
+                    if written == 0 {
+                        written = unsafe bytePairMerge(piece, into: next)
+                        unsafe cache.store(
+                            key0, key1, length: length, ids: UnsafeBufferPointer(start: next, count: written))
                     }
+                    used &+= written
                 } else {
-                    unsafe bytePairMerge(piece, into: &output)
+                    used &+= unsafe bytePairMerge(piece, into: next)
                 }
             }
             start = end
         }
+        unsafe output.append(contentsOf: UnsafeBufferPointer(start: scratch, count: used))
     }
+
+    /// Ids buffered before they are appended to the caller's array (16 KiB).
+    static let scratchIDs = 4096
 
     /// Appends the ids of `bytes` (UTF-8) to `output`.
     public func encodeOrdinary(utf8 bytes: [UInt8], into output: inout [TokenID], cache: PieceCache? = nil) {
@@ -197,21 +222,22 @@ public struct BPEEncoder: Sendable {
 
     // MARK: - Byte pair merging
 
-    /// Appends the BPE encoding of `piece` (at least 2 bytes, not itself a token).
+    /// Writes the BPE encoding of `piece` (at least 2 bytes, not itself a token) to `output`,
+    /// which has room for `piece.count` ids; returns how many it wrote.
     @usableFromInline
-    func bytePairMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+    func bytePairMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<TokenID>) -> Int {
         if piece.count >= Self.heapThreshold {
-            unsafe heapMerge(piece, into: &output)
+            unsafe heapMerge(piece, into: output)
         } else {
-            unsafe linearMerge(piece, into: &output)
+            unsafe linearMerge(piece, into: output)
         }
     }
 
     /// BPE for short pieces: rescan the adjacent pairs for the lowest rank (leftmost on ties).
-    func linearMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+    func linearMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<TokenID>) -> Int {
         let pairs = vocabulary.pairs
         let byteTokens = vocabulary.byteTokens
-        unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { parts in
+        return unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { parts in
             unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: piece.count) { ranks in
                 var count = piece.count
                 for index in 0..<count { unsafe parts[index] = byteTokens[Int(unsafe piece[index])] }
@@ -243,7 +269,8 @@ public struct BPEEncoder: Sendable {
                         unsafe ranks[bestIndex] = pairs.merged(unsafe parts[bestIndex], unsafe parts[bestIndex + 1])
                     }
                 }
-                for index in 0..<count { output.append(unsafe parts[index]) }
+                for index in 0..<count { unsafe output[index] = parts[index] }
+                return count
             }
         }
     }
@@ -254,11 +281,11 @@ public struct BPEEncoder: Sendable {
     /// All of it lives in three temporary buffers (28 bytes per piece byte): a dead position's
     /// token is `.max`, and the heap never holds more than 2 × count entries (each merge pops
     /// one and pushes at most two; at most count − 1 merges follow the count − 1 first pairs).
-    func heapMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: inout [TokenID]) {
+    func heapMerge(_ piece: UnsafeBufferPointer<UInt8>, into output: UnsafeMutablePointer<TokenID>) -> Int {
         let pairs = vocabulary.pairs
         let byteTokens = vocabulary.byteTokens
         let count = piece.count
-        unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: count) { tokens in
+        return unsafe withUnsafeTemporaryAllocation(of: TokenID.self, capacity: count) { tokens in
             unsafe withUnsafeTemporaryAllocation(of: Int32.self, capacity: 2 * count) { links in
                 unsafe withUnsafeTemporaryAllocation(of: UInt64.self, capacity: 2 * count) { storage in
                     // links[i]: the next live position (count at the end); links[count + i]: the previous (-1).
@@ -295,10 +322,13 @@ public struct BPEEncoder: Sendable {
                         }
                     }
                     var position = 0
+                    var written = 0
                     while position < count {
-                        output.append(unsafe tokens[position])
+                        unsafe output[written] = tokens[position]
+                        written += 1
                         position = Int(unsafe links[position])
                     }
+                    return written
                 }
             }
         }

@@ -75,6 +75,19 @@ struct PropertyTests {
         #expect(checked == 2 * 26 * 6 * 21)
     }
 
+    /// The ids a merge function writes for `piece` (it needs room for `piece.count` ids).
+    static func merged(
+        _ piece: [UInt8], _ merge: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<TokenID>) -> Int
+    ) -> [TokenID] {
+        [TokenID](unsafeUninitializedCapacity: piece.count) { output, written in
+            guard let base = output.baseAddress else {
+                written = 0
+                return
+            }
+            written = piece.withUnsafeBufferPointer { merge($0, base) }
+        }
+    }
+
     @Test("decode(encode(s)) == s on random and adversarial strings")
     func roundTrip() throws {
         var generator = SplitMix64(state: 7)
@@ -146,12 +159,8 @@ struct PropertyTests {
                     var piece: [UInt8] = []
                     while piece.count < length { piece += alphabet.randomElement(using: &generator) ?? [97] }
                     piece.removeLast(piece.count - length)
-                    var linear: [TokenID] = []
-                    var heap: [TokenID] = []
-                    piece.withUnsafeBufferPointer { buffer in
-                        gpt2.linearMerge(buffer, into: &linear)
-                        gpt2.heapMerge(buffer, into: &heap)
-                    }
+                    let linear = Self.merged(piece) { gpt2.linearMerge($0, into: $1) }
+                    let heap = Self.merged(piece) { gpt2.heapMerge($0, into: $1) }
                     #expect(linear == heap, "piece: \(piece)")
                 }
             }
