@@ -29,56 +29,112 @@ extension Vocabulary {
                 "this is JSON, not a tiktoken rank file: GPT-2's encoder.json needs its merges file — add merges (its vocab.bpe; tokenizer.merges in a config, --merges on the command line)"
             )
         }
-        var tokensByRank: [[UInt8]?] = []
+        // Every tokenize task is a process that parses this file once, so the parse is one
+        // pass over the bytes: tokens decoded straight into one flat buffer, ranks read digit
+        // by digit, no array or string per line (an array per token and its release were
+        // more than half of the load time).
+        var decoded: [UInt8] = []
+        decoded.reserveCapacity(data.count * 3 / 4)
+        var spans: [(start: UInt32, end: UInt32)] = []
         var lineOfRank: [Int] = []
+        var ordered = true
         var lineNumber = 0
         var lineStart = 0
         while lineStart < data.count {
             lineNumber += 1
             var lineEnd = lineStart
             while lineEnd < data.count && data[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-            var line = data[lineStart..<lineEnd]
+            var end = lineEnd
+            let start = lineStart
             lineStart = lineEnd + 1
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if line.allSatisfy({ $0 == UInt8(ascii: " ") }) { continue }
-            let fields = line.split(separator: UInt8(ascii: " "))
-            guard fields.count == 2 else {
+            if end > start && data[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            // Fields are runs of non-space bytes; exactly two are expected.
+            var fieldCount = 0
+            var tokenField = 0..<0
+            var rankField = 0..<0
+            var position = start
+            while position < end {
+                while position < end && data[position] == UInt8(ascii: " ") { position += 1 }
+                guard position < end else { break }
+                let fieldStart = position
+                while position < end && data[position] != UInt8(ascii: " ") { position += 1 }
+                if fieldCount == 0 { tokenField = fieldStart..<position } else { rankField = fieldStart..<position }
+                fieldCount += 1
+            }
+            if fieldCount == 0 { continue }
+            guard fieldCount == 2 else {
                 throw BPEError(
                     .malformedLine, file: source, line: lineNumber,
-                    "expected \"BASE64TOKEN RANK\", got \(fields.count) field(s); is this a tiktoken rank file?")
+                    "expected \"BASE64TOKEN RANK\", got \(fieldCount) field(s); is this a tiktoken rank file?")
             }
-            guard let token = Base64.decode(fields[0]), !token.isEmpty else {
+            let tokenStart = decoded.count
+            guard Base64.decode(data[tokenField], appendingTo: &decoded), decoded.count > tokenStart else {
                 throw BPEError(.badBase64, file: source, line: lineNumber, "the token is not valid base64")
             }
-            guard let rank = Int(String(decoding: fields[1], as: UTF8.self)), rank >= 0, rank < 1 << 31 else {
+            guard let rank = Self.rank(data[rankField]) else {
                 throw BPEError(
                     .malformedLine, file: source, line: lineNumber,
-                    "the rank \"\(String(decoding: fields[1], as: UTF8.self))\" is not a non-negative integer")
+                    "the rank \"\(String(decoding: data[rankField], as: UTF8.self))\" is not a non-negative integer")
             }
-            if rank >= tokensByRank.count {
-                tokensByRank.append(contentsOf: repeatElement(nil, count: rank - tokensByRank.count + 1))
+            if rank == spans.count {
+                spans.append((0, 0))
+                lineOfRank.append(0)
+            } else if rank > spans.count {
+                ordered = false
+                spans.append(
+                    contentsOf: repeatElement((start: UInt32(0), end: UInt32(0)), count: rank - spans.count + 1))
                 lineOfRank.append(contentsOf: repeatElement(0, count: rank - lineOfRank.count + 1))
+            } else {
+                ordered = false
             }
-            if tokensByRank[rank] != nil {
+            if lineOfRank[rank] != 0 {
                 throw BPEError(
                     .duplicateRank, file: source, line: lineNumber,
                     "rank \(rank) was already given on line \(lineOfRank[rank]); every rank must appear once")
             }
-            tokensByRank[rank] = Array(token)
+            spans[rank] = (UInt32(tokenStart), UInt32(decoded.count))
             lineOfRank[rank] = lineNumber
         }
-        var tokens: [[UInt8]] = []
-        tokens.reserveCapacity(tokensByRank.count)
-        for (rank, token) in tokensByRank.enumerated() {
-            guard let token else {
-                throw BPEError(
-                    .missingRank, file: source,
-                    "rank \(rank) is missing (ranks go up to \(tokensByRank.count - 1)); ranks must be 0 ..< n with no gaps"
-                )
-            }
-            tokens.append(token)
+        if let missing = lineOfRank.firstIndex(of: 0) {
+            throw BPEError(
+                .missingRank, file: source,
+                "rank \(missing) is missing (ranks go up to \(spans.count - 1)); ranks must be 0 ..< n with no gaps"
+            )
         }
-        try self.init(tokensByRank: tokens, source: source)
+        // A file in rank order (every real one) is already laid out by rank.
+        var offsets: [UInt32] = [0]
+        offsets.reserveCapacity(spans.count + 1)
+        if ordered {
+            for span in spans { offsets.append(span.end) }
+            try self.init(tokenBytes: decoded, tokenOffsets: offsets, source: source)
+        } else {
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(decoded.count)
+            for span in spans {
+                bytes.append(contentsOf: decoded[Int(span.start)..<Int(span.end)])
+                offsets.append(UInt32(bytes.count))
+            }
+            try self.init(tokenBytes: bytes, tokenOffsets: offsets, source: source)
+        }
+    }
+
+    /// A rank as `Int(String)` reads it (an optional sign, then ASCII digits), if it is in
+    /// `0 ..< 2^31`.
+    static func rank(_ text: ArraySlice<UInt8>) -> Int? {
+        var digits = text[...]
+        var negative = false
+        if let sign = digits.first, sign == UInt8(ascii: "+") || sign == UInt8(ascii: "-") {
+            negative = sign == UInt8(ascii: "-")
+            digits = digits.dropFirst()
+        }
+        guard !digits.isEmpty else { return nil }
+        var value = 0
+        for digit in digits {
+            guard digit &- UInt8(ascii: "0") < 10 else { return nil }
+            value = value * 10 + Int(digit &- UInt8(ascii: "0"))
+            if value >= 1 << 31 { return nil }
+        }
+        return negative && value != 0 ? nil : value
     }
 
     /// Loads GPT-2's original `encoder.json` + `vocab.bpe` pair.
@@ -379,9 +435,10 @@ enum Base64 {
         return table
     }()
 
-    static func decode(_ text: some Collection<UInt8>) -> [UInt8]? {
-        var output: [UInt8] = []
-        output.reserveCapacity(text.count * 3 / 4)
+    /// Appends the bytes `text` encodes to `output`; false (with `output` partly appended)
+    /// if `text` is not valid base64.
+    static func decode(_ text: ArraySlice<UInt8>, appendingTo output: inout [UInt8]) -> Bool {
+        let values = Self.values  // read once: a static's lazy-init check per byte showed in profiles
         var accumulator: UInt32 = 0
         var bits = 0
         var padding = 0
@@ -390,9 +447,9 @@ enum Base64 {
                 padding += 1
                 continue
             }
-            guard padding == 0 else { return nil }
+            guard padding == 0 else { return false }
             let value = values[Int(char)]
-            guard value != 0xFF else { return nil }
+            guard value != 0xFF else { return false }
             accumulator = accumulator << 6 | UInt32(value)
             bits += 6
             if bits >= 8 {
@@ -401,8 +458,8 @@ enum Base64 {
             }
         }
         // Leftover bits must be zero padding, and the '=' count must fit the length.
-        guard accumulator & ((1 << UInt32(bits)) - 1) == 0, padding <= 2 else { return nil }
-        if padding > 0 && (text.count % 4 != 0) { return nil }
-        return output
+        guard accumulator & ((1 << UInt32(bits)) - 1) == 0, padding <= 2 else { return false }
+        if padding > 0 && (text.count % 4 != 0) { return false }
+        return true
     }
 }

@@ -23,17 +23,23 @@ public final class Vocabulary: Sendable {
 
     /// Builds a vocabulary from token byte strings indexed by rank.
     /// - Throws: `BPEError` if a token repeats or a single byte has no token.
-    public init(tokensByRank: [[UInt8]], source: String? = nil) throws(BPEError) {
+    public convenience init(tokensByRank: [[UInt8]], source: String? = nil) throws(BPEError) {
         var bytes: [UInt8] = []
         var offsets: [UInt32] = [0]
         offsets.reserveCapacity(tokensByRank.count + 1)
-        var longest = 0
         for token in tokensByRank {
             bytes.append(contentsOf: token)
             offsets.append(UInt32(bytes.count))
-            longest = max(longest, token.count)
         }
-        self.count = tokensByRank.count
+        try self.init(tokenBytes: bytes, tokenOffsets: offsets, source: source)
+    }
+
+    /// Builds a vocabulary from the bytes of every rank back to back: rank r is
+    /// `tokenBytes[tokenOffsets[r] ..< tokenOffsets[r + 1]]` (`tokenOffsets` starts at 0).
+    init(tokenBytes bytes: [UInt8], tokenOffsets offsets: [UInt32], source: String?) throws(BPEError) {
+        var longest = 0
+        for rank in 0..<offsets.count - 1 { longest = max(longest, Int(offsets[rank + 1] - offsets[rank])) }
+        self.count = offsets.count - 1
         self.tokenBytes = bytes
         self.tokenOffsets = offsets
         self.maxTokenByteCount = longest
@@ -41,9 +47,10 @@ public final class Vocabulary: Sendable {
         var duplicates: [(first: TokenID, second: TokenID)] = []
         let table = ByteStringTable(tokenBytes: bytes, tokenOffsets: offsets, duplicates: &duplicates)
         if let duplicate = duplicates.first {
+            let token = Array(bytes[Int(offsets[Int(duplicate.second)])..<Int(offsets[Int(duplicate.second) + 1])])
             throw BPEError(
                 .duplicateToken, file: source,
-                "token \(Self.describe(tokensByRank[Int(duplicate.second)])) has two ranks, \(duplicate.first) and \(duplicate.second); each byte string needs one rank"
+                "token \(Self.describe(token)) has two ranks, \(duplicate.first) and \(duplicate.second); each byte string needs one rank"
             )
         }
         self.lookup = table
@@ -129,7 +136,15 @@ struct ByteStringTable: Sendable {
     /// The first 8 bytes of `key`, little-endian, zero-padded: `PieceKey`'s first word.
     @inline(__always)
     static func prefix(of key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        unsafe PieceKey.make(key, 0, key.count).0
+        guard let base = key.baseAddress else { return 0 }
+        if key.count >= 8 { return UInt64(littleEndian: unsafe UnsafeRawPointer(base).loadUnaligned(as: UInt64.self)) }
+        var word: UInt64 = 0
+        var index = key.count
+        while index > 0 {
+            index -= 1
+            word = word << 8 | UInt64(unsafe base[index])
+        }
+        return word
     }
 
     @inline(__always)

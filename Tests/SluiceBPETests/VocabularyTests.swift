@@ -41,6 +41,41 @@ struct VocabularyTests {
         }
     }
 
+    @Test("ranks in any order, CRLF line ends, runs of spaces and blank lines load the same vocabulary")
+    func layoutVariants() throws {
+        let plain = try Vocabulary(
+            tiktokenData: Array(Self.rankFile(extra: ["\(Self.base64(Array("abab".utf8))) 257"]).utf8))
+        var lines = (0..<256).map { "\(Self.base64([UInt8($0)])) \($0)" }
+        lines += ["\(Self.base64(Array("ab".utf8))) 256", "\(Self.base64(Array("abab".utf8))) 257"]
+        var generator = SplitMix64(state: 11)
+        lines.shuffle(using: &generator)
+        let messy = lines.enumerated().map { index, line in
+            (index % 3 == 0 ? "  " : "") + line.replacingOccurrences(of: " ", with: index % 2 == 0 ? "   " : " ")
+                + (index % 5 == 0 ? "\r\n  \n" : "\n")
+        }.joined()
+        let shuffled = try Vocabulary(tiktokenData: Array(messy.utf8))
+        #expect(shuffled.tiktokenFile() == plain.tiktokenFile())
+        #expect(try BPEEncoder(vocabulary: shuffled).encodeOrdinary("ababab") == [257, 256])
+    }
+
+    @Test(
+        "rank fields the way Int reads them: a sign is allowed, out-of-range and extra fields are not",
+        arguments: [
+            ("+257", nil), ("-0", ":258: rank 0 was already given on line 1"),
+            ("2147483648", "the rank \"2147483648\" is not"),
+            ("99999999999999999999999", "is not a non-negative integer"), ("25a", "the rank \"25a\" is not"),
+            ("257 x", "got 3 field(s)"), ("+", "the rank \"+\" is not"),
+        ] as [(String, String?)])
+    func rankFields(_ rank: String, _ expected: String?) throws {
+        let text = Array(Self.rankFile(extra: ["\(Self.base64(Array("cd".utf8))) \(rank)"]).utf8)
+        if let expected {
+            #expect(throws: BPEError.self) { try Vocabulary(tiktokenData: text) }
+            #expect { try Vocabulary(tiktokenData: text) } throws: { "\($0)".contains(expected) }
+        } else {
+            #expect(try Vocabulary(tiktokenData: text).count == 258)
+        }
+    }
+
     @Test(
         "GPT-2's encoder.json given as a rank file says to add its merges", arguments: ["{\"!\": 0}", "\u{FEFF}\n  {"])
     func encoderJSONAlone(_ text: String) {
