@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 // Performance notes (release build, this machine, GPT-2 ranks, the benchmark corpus):
 // - About a third of pre-tokenizer pieces are not tokens themselves and need merging; merging
 //   probes the pair table (several MiB) once per pair and dominated the encode profile. The
@@ -20,8 +26,8 @@
 /// across documents, which is where the hits come from.
 @safe
 public final class PieceCache {
-    // Invariant: `storage` is allocated and zeroed for `slotCount` entries by init and freed
-    // only by deinit; `entry(...)` is always one of them (the hash's top bits pick the slot).
+    // Invariant: `storage` is allocated (inside `block`) and zeroed for `slotCount` entries by
+    // init and freed only by deinit; `entry(...)` is always one of them (the hash's top bits pick the slot).
     // A zeroed entry has length 0, which no looked-up piece has, so it never matches.
     // `counters` (probes, hits) is allocated by init and freed only by deinit too.
     /// Pieces that merge into more ids than this are not cached.
@@ -30,6 +36,8 @@ public final class PieceCache {
     static let entryBytes = 64
 
     private let storage: UnsafeMutableRawPointer
+    /// What calloc returned (`storage` is its first 64-byte boundary), for free.
+    private let block: UnsafeMutableRawPointer
     private let shift: UInt64
     /// How many entries this cache holds.
     public let slotCount: Int
@@ -44,14 +52,21 @@ public final class PieceCache {
         let bits = min(max(slotBits, 4), 24)
         slotCount = 1 << bits
         shift = UInt64(64 - bits)
-        unsafe storage = UnsafeMutableRawPointer.allocate(byteCount: (1 << bits) * Self.entryBytes, alignment: 64)
-        unsafe storage.initializeMemory(as: UInt8.self, repeating: 0, count: (1 << bits) * Self.entryBytes)
+        // calloc: the pages of a large block come from the kernel already zeroed and are
+        // mapped when first touched, so a short task does not pay to clear (and hold) 4 MiB.
+        // 64 spare bytes let the entries start on a cache line (malloc aligns to 16).
+        let byteCount = (1 << bits) * Self.entryBytes
+        guard let block = unsafe calloc(byteCount + Self.entryBytes, 1) else {
+            fatalError("PieceCache: out of memory allocating \(byteCount) bytes")
+        }
+        unsafe self.block = block
+        unsafe storage = block.alignedUp(toMultipleOf: Self.entryBytes)
         unsafe counters = UnsafeMutablePointer<Int>.allocate(capacity: 2)
         unsafe counters.initialize(repeating: 0, count: 2)
     }
 
     deinit {
-        unsafe storage.deallocate()
+        unsafe free(block)
         unsafe counters.deallocate()
     }
 
