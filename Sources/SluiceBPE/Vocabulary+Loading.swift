@@ -74,7 +74,7 @@ extension Vocabulary {
             guard let rank = Self.rank(data[rankField]) else {
                 throw BPEError(
                     .malformedLine, file: source, line: lineNumber,
-                    "the rank \"\(String(decoding: data[rankField], as: UTF8.self))\" is not a non-negative integer")
+                    "the rank \"\(Self.visible(data[rankField]))\" is not a non-negative integer")
             }
             if rank == spans.count {
                 spans.append((0, 0))
@@ -116,6 +116,15 @@ extension Vocabulary {
             }
             try self.init(tokenBytes: bytes, tokenOffsets: offsets, source: source)
         }
+    }
+
+    /// Printable ASCII as itself, any other byte as `\xNN`, so an error shows what the field holds.
+    static func visible(_ bytes: ArraySlice<UInt8>) -> String {
+        bytes.map { byte in
+            if (0x20..<0x7F).contains(byte) { return String(UnicodeScalar(byte)) }
+            let hex = String(byte, radix: 16, uppercase: true)
+            return "\\x" + (hex.count < 2 ? "0" + hex : hex)
+        }.joined()
     }
 
     /// A rank as `Int(String)` reads it (an optional sign, then ASCII digits), if it is in

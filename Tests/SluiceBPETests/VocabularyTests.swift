@@ -65,6 +65,7 @@ struct VocabularyTests {
             ("2147483648", "the rank \"2147483648\" is not"),
             ("99999999999999999999999", "is not a non-negative integer"), ("25a", "the rank \"25a\" is not"),
             ("257 x", "got 3 field(s)"), ("+", "the rank \"+\" is not"),
+            ("3\u{7F}6", "the rank \"3\\x7F6\" is not"), ("2\u{1}", "the rank \"2\\x01\" is not"),
         ] as [(String, String?)])
     func rankFields(_ rank: String, _ expected: String?) throws {
         let text = Array(Self.rankFile(extra: ["\(Self.base64(Array("cd".utf8))) \(rank)"]).utf8)
