@@ -155,70 +155,100 @@ extension Vocabulary {
     ) throws(BPEError) -> (vocabulary: Vocabulary, specialTokens: [String: TokenID]) {
         // Byte-level readers, not JSONSerialization and String: each `sluice run` loads these
         // twice, and Foundation's parse of the 1 MB encoder.json alone took 45 ms of ~130.
+        // Keys, tokens and merges live in flat buffers, and ids index arrays (a dictionary only
+        // for ids far above the entry count): an array and a hash-table entry per token cost
+        // more than the tables' build.
         let byteOfScalar = GPT2ByteMapping.byteOfScalar
-        var byID: [Int: [UInt8]] = [:]
+        let json = try EncoderJSON.entries(readFile(encoderPath), source: encoderPath)
+        var mapped: [UInt8] = []
+        mapped.reserveCapacity(json.keys.count)
+        let dense = json.entries.count + 1024
+        var spanOfID = [(start: Int32, end: Int32)](repeating: (-1, -1), count: dense)
+        var sparse: [Int: (start: Int32, end: Int32)] = [:]
         var specialCandidates: [Int: String] = [:]
-        for (key, id) in try EncoderJSON.entries(readFile(encoderPath), source: encoderPath) {
-            if let previous = byID[id] ?? specialCandidates[id].map({ Array($0.utf8) }) {
+        func span(_ id: Int) -> Range<Int>? {
+            let found = id < dense ? spanOfID[id] : sparse[id] ?? (-1, -1)
+            return found.start < 0 ? nil : Int(found.start)..<Int(found.end)
+        }
+        for entry in json.entries {
+            let key = json.keys[Int(entry.start)..<Int(entry.end)]
+            let id = entry.id
+            if let previous = span(id).map({ Array(mapped[$0]) }) ?? specialCandidates[id].map({ Array($0.utf8) }) {
                 throw BPEError(
                     .duplicateRank, file: encoderPath,
                     "id \(id) is given to both \"\(String(decoding: key, as: UTF8.self))\" and \(describe(previous))")
             }
-            if let bytes = GPT2ByteMapping.bytes(ofUTF8: key, table: byteOfScalar) {
-                byID[id] = bytes
+            let start = mapped.count
+            if GPT2ByteMapping.appendBytes(ofUTF8: key, table: byteOfScalar, to: &mapped) {
+                let range = (start: Int32(start), end: Int32(mapped.count))
+                if id < dense { spanOfID[id] = range } else { sparse[id] = range }
             } else {
+                mapped.removeSubrange(start...)
                 specialCandidates[id] = String(decoding: key, as: UTF8.self)
             }
         }
+        // Merge i as one run of bytes: its left half, then its right half.
         let mergesText = try readFile(mergesPath)
-        var merges: [(left: [UInt8], right: [UInt8], line: Int)] = []
+        var mergeBytes: [UInt8] = []
+        var merges: [(start: Int32, end: Int32, line: Int32)] = []
         var lineNumber = 0
         for rawLine in mergesText.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
             let line = rawLine.last == UInt8(ascii: "\r") ? rawLine.dropLast() : rawLine
-            if line.isEmpty || line.starts(with: Array("#version".utf8)) { continue }
-            let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard parts.count == 2 else {
+            if line.isEmpty || line.starts(with: Self.versionPrefix) { continue }
+            guard let space = line.firstIndex(of: UInt8(ascii: " ")),
+                !line[line.index(after: space)...].contains(UInt8(ascii: " "))
+            else {
                 throw BPEError(
                     .malformedLine, file: mergesPath, line: lineNumber, "expected two space-separated symbols")
             }
-            var halves: [[UInt8]] = []
-            for part in parts {
-                guard let bytes = GPT2ByteMapping.bytes(ofUTF8: part, table: byteOfScalar) else {
+            let start = mergeBytes.count
+            for part in [line[..<space], line[line.index(after: space)...]] {
+                guard GPT2ByteMapping.appendBytes(ofUTF8: part, table: byteOfScalar, to: &mergeBytes) else {
                     throw BPEError(
                         .malformedLine, file: mergesPath, line: lineNumber,
                         "symbol \"\(String(decoding: part, as: UTF8.self))\" has a character outside GPT-2's byte alphabet"
                     )
                 }
-                halves.append(bytes)
             }
-            merges.append((halves[0], halves[1], lineNumber))
+            merges.append((Int32(start), Int32(mergeBytes.count), Int32(lineNumber)))
         }
         let ordinaryCount = 256 + merges.count
-        var tokens: [[UInt8]] = []
-        tokens.reserveCapacity(ordinaryCount)
+        var tokenBytes: [UInt8] = []
+        tokenBytes.reserveCapacity(mapped.count)
+        var tokenOffsets: [UInt32] = [0]
+        tokenOffsets.reserveCapacity(ordinaryCount + 1)
         for id in 0..<ordinaryCount {
-            guard let bytes = byID[id] else {
+            guard let range = span(id) else {
                 throw BPEError(
                     .missingRank, file: encoderPath,
                     "id \(id) is missing; \(mergesPath) has \(merges.count) merges, so ids 0 ..< \(ordinaryCount) must all be tokens"
                 )
             }
-            if id < 256 && bytes.count != 1 {
+            if id < 256 && range.count != 1 {
                 throw BPEError(
-                    .inconsistentMerges, file: encoderPath, "id \(id) should be a single byte, got \(describe(bytes))")
+                    .inconsistentMerges, file: encoderPath,
+                    "id \(id) should be a single byte, got \(describe(Array(mapped[range])))")
             }
-            tokens.append(bytes)
+            tokenBytes.append(contentsOf: mapped[range])
+            tokenOffsets.append(UInt32(tokenBytes.count))
         }
-        for (index, merge) in merges.enumerated() where merge.left + merge.right != tokens[256 + index] {
-            throw BPEError(
-                .inconsistentMerges, file: mergesPath, line: merge.line,
-                "this merge makes \(describe(merge.left + merge.right)) but id \(256 + index) in \(encoderPath) is \(describe(tokens[256 + index]))"
-            )
+        for (index, merge) in merges.enumerated() {
+            let made = mergeBytes[Int(merge.start)..<Int(merge.end)]
+            let token = tokenBytes[Int(tokenOffsets[256 + index])..<Int(tokenOffsets[257 + index])]
+            guard made.elementsEqual(token) else {
+                throw BPEError(
+                    .inconsistentMerges, file: mergesPath, line: Int(merge.line),
+                    "this merge makes \(describe(Array(made))) but id \(256 + index) in \(encoderPath) is \(describe(Array(token)))"
+                )
+            }
         }
         var special: [String: TokenID] = [:]
-        for (id, bytes) in byID where id >= ordinaryCount {
-            special[String(decoding: bytes, as: UTF8.self)] = TokenID(id)
+        for id in ordinaryCount..<max(ordinaryCount, dense) {
+            if let range = span(id) { special[String(decoding: mapped[range], as: UTF8.self)] = TokenID(id) }
+        }
+        for (id, range) in sparse where id >= ordinaryCount {
+            special[String(decoding: mapped[Int(range.start)..<Int(range.end)], as: UTF8.self)] = TokenID(id)
         }
         for (id, text) in specialCandidates {
             guard id >= ordinaryCount else {
@@ -228,8 +258,10 @@ extension Vocabulary {
             }
             special[text] = TokenID(id)
         }
-        return (try Vocabulary(tokensByRank: tokens, source: encoderPath), special)
+        return (try Vocabulary(tokenBytes: tokenBytes, tokenOffsets: tokenOffsets, source: encoderPath), special)
     }
+
+    static let versionPrefix = Array("#version".utf8)
 
     static func readFile(_ path: String) throws(BPEError) -> [UInt8] {
         guard let handle = FileHandle(forReadingAtPath: path) else {
@@ -270,30 +302,37 @@ enum GPT2ByteMapping {
         return table
     }()
 
-    /// The bytes that UTF-8 `text` spells in GPT-2's alphabet, or nil when it has a scalar
-    /// outside it (or is not UTF-8).
-    static func bytes(ofUTF8 text: some Collection<UInt8>, table: [Int16]) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count)
-        var iterator = text.makeIterator()
-        while let lead = iterator.next() {
+    /// Appends the bytes that UTF-8 `text` spells in GPT-2's alphabet to `output`; false (with
+    /// `output` partly appended) when it has a scalar outside it or is not UTF-8.
+    static func appendBytes(ofUTF8 text: ArraySlice<UInt8>, table: [Int16], to output: inout [UInt8]) -> Bool {
+        var index = text.startIndex
+        while index < text.endIndex {
+            let lead = text[index]
+            index += 1
             var scalar = UInt32(lead)
             if lead >= 0x80 {
                 // The alphabet's scalars are below 0x144: two-byte sequences at most.
-                guard lead & 0xE0 == 0xC0, let next = iterator.next(), next & 0xC0 == 0x80 else { return nil }
-                scalar = UInt32(lead & 0x1F) << 6 | UInt32(next & 0x3F)
+                guard lead & 0xE0 == 0xC0, index < text.endIndex, text[index] & 0xC0 == 0x80 else { return false }
+                scalar = UInt32(lead & 0x1F) << 6 | UInt32(text[index] & 0x3F)
+                index += 1
             }
-            guard Int(scalar) < table.count, table[Int(scalar)] >= 0 else { return nil }
-            bytes.append(UInt8(truncatingIfNeeded: table[Int(scalar)]))
+            guard Int(scalar) < table.count, table[Int(scalar)] >= 0 else { return false }
+            output.append(UInt8(truncatingIfNeeded: table[Int(scalar)]))
         }
-        return bytes
+        return true
     }
 }
 
 /// Reads GPT-2's `encoder.json`: one JSON object whose values are non-negative integer ids.
 /// Keys come back as UTF-8 bytes (escapes decoded), in file order.
 enum EncoderJSON {
-    static func entries(_ data: [UInt8], source: String) throws(BPEError) -> [(key: [UInt8], id: Int)] {
+    /// Every key's UTF-8 bytes back to back, and each entry's key range and id in file order.
+    struct Entries {
+        var keys: [UInt8] = []
+        var entries: [(start: Int32, end: Int32, id: Int)] = []
+    }
+
+    static func entries(_ data: [UInt8], source: String) throws(BPEError) -> Entries {
         var reader = Reader(data: data, source: source)
         return try reader.object()
     }
@@ -325,23 +364,26 @@ enum EncoderJSON {
             index += 1
         }
 
-        mutating func object() throws(BPEError) -> [(key: [UInt8], id: Int)] {
+        mutating func object() throws(BPEError) -> Entries {
             skipWhitespace()
             guard index < data.count, data[index] == UInt8(ascii: "{") else {
                 throw BPEError(.malformedLine, file: source, "expected a JSON object mapping token strings to ids")
             }
             index += 1
-            var entries: [(key: [UInt8], id: Int)] = []
-            entries.reserveCapacity(data.count / 12)
+            var result = Entries()
+            result.keys.reserveCapacity(data.count / 2)
+            result.entries.reserveCapacity(data.count / 12)
             skipWhitespace()
             if index < data.count, data[index] == UInt8(ascii: "}") {
                 index += 1
             } else {
                 while true {
                     try expect(UInt8(ascii: "\""), "a string key")
-                    let key = try string()
+                    let start = result.keys.count
+                    try string(into: &result.keys)
                     try expect(UInt8(ascii: ":"), "':' after a key")
-                    entries.append((key, try id(of: key)))
+                    let id = try id(of: result.keys[start...])
+                    result.entries.append((Int32(start), Int32(result.keys.count), id))
                     skipWhitespace()
                     guard index < data.count else { throw failure("the object is not closed") }
                     let next = data[index]
@@ -352,19 +394,18 @@ enum EncoderJSON {
             }
             skipWhitespace()
             guard index == data.count else { throw failure("text after the object") }
-            return entries
+            return result
         }
 
-        /// The rest of a string whose opening quote was read, as UTF-8.
-        mutating func string() throws(BPEError) -> [UInt8] {
-            var bytes: [UInt8] = []
+        /// Appends the rest of a string whose opening quote was read, as UTF-8.
+        mutating func string(into bytes: inout [UInt8]) throws(BPEError) {
             while true {
                 guard index < data.count else { throw failure("a string is not closed") }
                 let byte = data[index]
                 index += 1
                 switch byte {
                 case UInt8(ascii: "\""):
-                    return bytes
+                    return
                 case UInt8(ascii: "\\"):
                     guard index < data.count else { throw failure("a string is not closed") }
                     let escape = data[index]
@@ -415,7 +456,7 @@ enum EncoderJSON {
         }
 
         /// A non-negative integer value; anything else is an error naming the key.
-        mutating func id(of key: [UInt8]) throws(BPEError) -> Int {
+        mutating func id(of key: ArraySlice<UInt8>) throws(BPEError) -> Int {
             skipWhitespace()
             let start = index
             var value = 0

@@ -66,6 +66,23 @@ struct EncoderJSONTests {
         }
     }
 
+    @Test("special tokens with ids far above the rest, spelled in GPT-2's alphabet or not, keep their ids")
+    func farSpecialIDs() throws {
+        let good = Self.files(escaped: false)
+        let encoder = good.encoder.replacingOccurrences(
+            of: "\n}\n",
+            with:
+                ",\n  \"<|far|>\": 2000000000,\n  \(Self.literal(Self.spell(Array("xyz".utf8)), escaped: false)): 70000\n}\n"
+        )
+        let loaded = try Self.load(encoder: encoder, merges: good.merges)
+        #expect(loaded.vocabulary.count == 258)
+        #expect(loaded.specials == ["<|endoftext|>": 258, "😀": 259, "<|far|>": 2_000_000_000, "xyz": 70000])
+        #expect {
+            try Self.load(
+                encoder: encoder.replacingOccurrences(of: "70000", with: "2000000000"), merges: good.merges)
+        } throws: { "\($0)".contains("id 2000000000 is given to both") }
+    }
+
     struct Bad: Sendable, CustomTestStringConvertible {
         let name: String
         let encoder: String?
