@@ -133,18 +133,23 @@ enum PieceKey {
             if length <= 8 { return (word0 & mask(length), 0) }
             return (word0, word1 & mask(length &- 8))
         }
-        var key0: UInt64 = 0
-        var key1: UInt64 = 0
-        var index = 0
-        while index < min(length, maxBytes) {
-            let byte = UInt64(unsafe text[start &+ index])
-            if index < 8 {
-                key0 |= byte << UInt64(index &* 8)
-            } else {
-                key1 |= byte << UInt64((index &- 8) &* 8)
-            }
-            index &+= 1
+        return unsafe (word(text, start, length), length > 8 ? word(text, start &+ 8, length &- 8) : 0)
+    }
+
+    /// `text[start ..< start + min(count, 8)]` as one little-endian word, zero-padded: one load
+    /// when 8 bytes are there, else byte by byte (never reading past `text`).
+    @inline(__always)
+    static func word(_ text: UnsafeBufferPointer<UInt8>, _ start: Int, _ count: Int) -> UInt64 {
+        guard let base = text.baseAddress else { return 0 }
+        if count >= 8 {
+            return UInt64(littleEndian: unsafe UnsafeRawPointer(base + start).loadUnaligned(as: UInt64.self))
         }
-        return (key0, key1)
+        var word: UInt64 = 0
+        var index = count
+        while index > 0 {
+            index &-= 1
+            word = word << 8 | UInt64(unsafe base[start &+ index])
+        }
+        return word
     }
 }

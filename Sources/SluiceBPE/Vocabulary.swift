@@ -136,15 +136,7 @@ struct ByteStringTable: Sendable {
     /// The first 8 bytes of `key`, little-endian, zero-padded: `PieceKey`'s first word.
     @inline(__always)
     static func prefix(of key: UnsafeBufferPointer<UInt8>) -> UInt64 {
-        guard let base = key.baseAddress else { return 0 }
-        if key.count >= 8 { return UInt64(littleEndian: unsafe UnsafeRawPointer(base).loadUnaligned(as: UInt64.self)) }
-        var word: UInt64 = 0
-        var index = key.count
-        while index > 0 {
-            index -= 1
-            word = word << 8 | UInt64(unsafe base[index])
-        }
-        return word
+        unsafe PieceKey.word(key, 0, key.count)
     }
 
     @inline(__always)
