@@ -90,10 +90,15 @@ public enum ContentSniffer {
         var invalid = 0
         var index = 0
         while index < count {
-            // Most text is printable ASCII, which no count cares about: skip it 8 bytes at a
-            // time, and up to the first byte that is not when a word has one.
+            // Most text is printable ASCII and line ends, which no count cares about: skip it
+            // 32 bytes at a time, then 8 at a time, up to the first byte that is not.
+            let blocks = plainTextBlocks(sample, from: index)
+            if blocks > 0 {
+                index += blocks
+                continue
+            }
             if count - index >= 8 {
-                let skip = printableASCIIPrefix(sample.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                let skip = plainTextPrefix(sample.loadUnaligned(fromByteOffset: index, as: UInt64.self))
                 if skip > 0 {
                     index += skip
                     continue
@@ -140,18 +145,46 @@ public enum ContentSniffer {
         return nil
     }
 
-    /// How many of `word`'s bytes, from its first in memory, are in 0x20...0x7E (8 when all
-    /// are). The tests for a byte below 0x20 and for a 0x7F byte are the classic SWAR ones: a
-    /// borrow can flag a byte above a real hit, never one below it, so the lowest flag is exact.
+    /// How many bytes from `index` on, in whole 32-byte blocks, are printable ASCII, TAB, LF or
+    /// CR (none of which any count cares about): four words tested together a block. With the
+    /// word test alone stopping at every line end, the sniffer was a tenth of a tar's ingest.
     @inline(__always)
-    static func printableASCIIPrefix(_ word: UInt64) -> Int {
+    static func plainTextBlocks(_ sample: UnsafeRawBufferPointer, from index: Int) -> Int {
+        var offset = index
+        while sample.count - offset >= 32 {
+            let flags =
+                countedByteFlags(sample.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+                | countedByteFlags(sample.loadUnaligned(fromByteOffset: offset + 8, as: UInt64.self))
+                | countedByteFlags(sample.loadUnaligned(fromByteOffset: offset + 16, as: UInt64.self))
+                | countedByteFlags(sample.loadUnaligned(fromByteOffset: offset + 24, as: UInt64.self))
+            if flags != 0 { break }
+            offset &+= 32
+        }
+        return offset - index
+    }
+
+    /// How many of `word`'s bytes, from its first in memory, are surely printable ASCII, TAB,
+    /// LF or CR (8 when all are); the rest go byte by byte.
+    @inline(__always)
+    static func plainTextPrefix(_ word: UInt64) -> Int {
+        countedByteFlags(word).littleEndian.trailingZeroBitCount / 8
+    }
+
+    /// The high bit of each byte of `word` that may need the byte-by-byte path: every byte
+    /// outside 0x20...0x7E that is not TAB, LF or CR is flagged. Classic SWAR tests: a borrow
+    /// can only flag a byte above a real hit, so a flag may be spurious (a space after a line
+    /// feed: slower, still right) but a needed one is never missing — the equality tests' only
+    /// spurious hits are 0x08, 0x0B and 0x0C above a TAB, LF or CR, bytes no count takes.
+    @inline(__always)
+    static func countedByteFlags(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
-        let highBits: UInt64 = 0x8080_8080_8080_8080
         let belowSpace = (word &- ones &* 0x20) & ~word
-        let delete = word ^ (ones &* 0x7F)
-        let hasDelete = (delete &- ones) & ~delete
-        let flags = (word | belowSpace | hasDelete) & highBits
-        return flags.littleEndian.trailingZeroBitCount / 8
+        @inline(__always) func equal(_ byte: UInt64) -> UInt64 {
+            let difference = word ^ (ones &* byte)
+            return (difference &- ones) & ~difference
+        }
+        let allowed = equal(0x0A) | equal(0x09) | equal(0x0D)
+        return (word | belowSpace | equal(0x7F)) & ~allowed & (ones &* 0x80)
     }
 
     static func starts(_ bytes: UnsafeRawBufferPointer, with magic: [UInt8]) -> Bool {

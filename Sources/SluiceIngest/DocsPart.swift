@@ -56,7 +56,11 @@ public enum DocsPart {
         public private(set) var documentBytes = 0
 
         public init(path: String) throws(IOError) {
-            frame = try LZ4FrameWriter(path: path)
+            // Ingest's own per-byte work (sniffing, UTF-8 checks) takes about as long as LZ4
+            // does: compressing on a second thread overlaps the two.
+            var options = LZ4FrameWriter.Options()
+            options.compressInBackground = true
+            frame = try LZ4FrameWriter(path: path, options: options)
         }
 
         public func append(_ document: [UInt8]) throws(IOError) {

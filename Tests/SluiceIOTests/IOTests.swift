@@ -39,6 +39,54 @@ struct LZ4FrameTests {
         #expect(decoded.stdout == bytes)
     }
 
+    /// Writes `bytes` in uneven pieces (1, 4, 13, 40, … bytes) and finishes; returns the file.
+    static func written(
+        _ bytes: [UInt8], to path: String, options: LZ4FrameWriter.Options
+    ) throws -> (file: [UInt8], sha256: String) {
+        let writer = try LZ4FrameWriter(path: path, options: options)
+        var offset = 0
+        var step = 1
+        while offset < bytes.count {
+            let end = min(bytes.count, offset + step)
+            try writer.write(Array(bytes[offset..<end]))
+            offset = end
+            step = step * 3 + 1
+        }
+        let (sha256, _) = try writer.finish()
+        return (try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))), sha256)
+    }
+
+    @Test(
+        "compressing in the background writes the same file byte for byte",
+        arguments: [0, 1, 65_536, 65_537, 300_000, 5_000_123], [LZ4FrameWriter.Options.BlockSize.kib64, .mib4])
+    func backgroundIdentical(_ size: Int, _ blockSize: LZ4FrameWriter.Options.BlockSize) throws {
+        let directory = try TemporaryDirectory()
+        let bytes = Self.sample(size)
+        var options = LZ4FrameWriter.Options()
+        options.blockSize = blockSize
+        let inline = try Self.written(bytes, to: directory.path("inline.lz4"), options: options)
+        options.compressInBackground = true
+        let path = directory.path("background.lz4")
+        let background = try Self.written(bytes, to: path, options: options)
+        #expect(background.file == inline.file)
+        #expect(background.sha256 == inline.sha256)
+        #expect(try SHA256Hasher.hex(ofFile: path) == background.sha256)
+        #expect(try LZ4FrameReader(path: path).readAll() == bytes)
+    }
+
+    @Test("a background writer dropped with blocks in flight leaves no file and no temporary")
+    func backgroundAbandoned() throws {
+        let directory = try TemporaryDirectory()
+        var options = LZ4FrameWriter.Options()
+        options.blockSize = .kib64
+        options.compressInBackground = true
+        do {
+            let writer = try LZ4FrameWriter(path: directory.path("dropped.lz4"), options: options)
+            try writer.write(Self.sample(1_000_000))
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.url.path).isEmpty)
+    }
+
     @Test("a truncated or corrupted frame is an error with the offset, never a crash")
     func damage() throws {
         let directory = try TemporaryDirectory()
