@@ -119,7 +119,7 @@ struct ContentSnifferTests {
         for round in 0..<3000 {
             var bytes: [UInt8] = []
             let length = 1 + next(400)
-            let density = 3 + round % 12
+            let density = 2 + round % 8
             while bytes.count < length {
                 switch next(density) {
                 case 0: bytes.append(rare[next(rare.count)])
