@@ -85,20 +85,42 @@ public enum ContentSniffer {
         if container(sample) != nil { return "compressed or archive data" }
         let count = sample.count
         guard count > 0 else { return nil }
+        let counted = counts(sample)
+        let nul = counted.nul
+        let suspect = counted.control + counted.invalid
+        if (nul >= 16 && nul * 100 >= count) || nul * 2 >= count {
+            return "binary data (\(nul) NUL bytes in the first \(count))"
+        }
+        if counted.control * 10 >= count || suspect * 10 >= count * 3 {
+            return "binary data (\(suspect) control bytes or invalid UTF-8 sequences in the first \(count))"
+        }
+        return nil
+    }
+
+    /// What the binary rule counts in a sample.
+    struct Counts: Equatable {
         var nul = 0
+        /// C0 controls other than TAB, LF, VT, FF, CR, ESC and BS; and DEL.
         var control = 0
+        /// Bytes that start no well-formed UTF-8 sequence (one cut by the sample's end is not
+        /// counted: the sample ends there).
         var invalid = 0
+    }
+
+    static func counts(_ sample: UnsafeRawBufferPointer) -> Counts {
+        let count = sample.count
+        var counts = Counts()
         var index = 0
         while index < count {
             // Most text is printable ASCII and line ends, which no count cares about: skip it
-            // 32 bytes at a time, then 8 at a time, up to the first byte that is not.
-            let blocks = plainTextBlocks(sample, from: index)
-            if blocks > 0 {
-                index += blocks
-                continue
-            }
+            // 8 bytes at a time up to the first byte that is not, and after a whole plain word
+            // 32 at a time (text with a non-ASCII letter every few bytes stays on the word test).
             if count - index >= 8 {
                 let skip = plainTextPrefix(sample.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                if skip == 8 {
+                    index += 8 + plainTextBlocks(sample, from: index + 8)
+                    continue
+                }
                 if skip > 0 {
                     index += skip
                     continue
@@ -107,20 +129,19 @@ public enum ContentSniffer {
             let byte = sample[index]
             if byte < 0x80 {
                 switch byte {
-                case 0: nul += 1
+                case 0: counts.nul += 1
                 case 0x08, 0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1B: break
-                case 0x01...0x1F, 0x7F: control += 1
+                case 0x01...0x1F, 0x7F: counts.control += 1
                 default: break
                 }
                 index += 1
                 continue
             }
             guard let (length, low, high) = UTF8Repair.sequenceShape(lead: byte) else {
-                invalid += 1
+                counts.invalid += 1
                 index += 1
                 continue
             }
-            // A sequence cut by the end of the sample is not counted against it.
             if index + length > count { break }
             let second = sample[index + 1]
             var valid = second >= low && second <= high
@@ -132,17 +153,11 @@ public enum ContentSniffer {
             if valid {
                 index += length
             } else {
-                invalid += 1
+                counts.invalid += 1
                 index += 1
             }
         }
-        if (nul >= 16 && nul * 100 >= count) || nul * 2 >= count {
-            return "binary data (\(nul) NUL bytes in the first \(count))"
-        }
-        if control * 10 >= count || (control + invalid) * 10 >= count * 3 {
-            return "binary data (\(control + invalid) control bytes or invalid UTF-8 sequences in the first \(count))"
-        }
-        return nil
+        return counts
     }
 
     /// How many bytes from `index` on, in whole 32-byte blocks, are printable ASCII, TAB, LF or
