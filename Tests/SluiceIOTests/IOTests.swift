@@ -20,17 +20,8 @@ struct LZ4FrameTests {
         let directory = try TemporaryDirectory()
         let bytes = Self.sample(size)
         let path = directory.path("data.lz4")
-        let writer = try LZ4FrameWriter(path: path)
         // Uneven writes, to cross the writer's chunking.
-        var offset = 0
-        var step = 1
-        while offset < bytes.count {
-            let end = min(bytes.count, offset + step)
-            try writer.write(Array(bytes[offset..<end]))
-            offset = end
-            step = step * 3 + 1
-        }
-        let (sha256, byteCount) = try writer.finish()
+        let (_, sha256, byteCount) = try Self.written(bytes, to: path, options: LZ4FrameWriter.Options())
         #expect(try SHA256Hasher.hex(ofFile: path) == sha256)
         #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int == byteCount)
         #expect(try LZ4FrameReader(path: path).readAll() == bytes)
@@ -39,10 +30,11 @@ struct LZ4FrameTests {
         #expect(decoded.stdout == bytes)
     }
 
-    /// Writes `bytes` in uneven pieces (1, 4, 13, 40, … bytes) and finishes; returns the file.
+    /// Writes `bytes` in uneven pieces (1, 4, 13, 40, … bytes) and finishes; returns the file
+    /// and what `finish()` said of it.
     static func written(
         _ bytes: [UInt8], to path: String, options: LZ4FrameWriter.Options
-    ) throws -> (file: [UInt8], sha256: String) {
+    ) throws -> (file: [UInt8], sha256: String, byteCount: Int) {
         let writer = try LZ4FrameWriter(path: path, options: options)
         var offset = 0
         var step = 1
@@ -52,8 +44,8 @@ struct LZ4FrameTests {
             offset = end
             step = step * 3 + 1
         }
-        let (sha256, _) = try writer.finish()
-        return (try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))), sha256)
+        let (sha256, byteCount) = try writer.finish()
+        return (try [UInt8](Data(contentsOf: URL(fileURLWithPath: path))), sha256, byteCount)
     }
 
     @Test(
