@@ -78,10 +78,10 @@ public struct BPEEncoder: Sendable {
         var scratch = UnsafeMutablePointer<TokenID>.allocate(capacity: capacity)
         defer { unsafe scratch.deallocate() }
         var used = 0
-        var start = 0
-        let count = text.count
-        while start < count {
-            let end = unsafe PreTokenizer.pieceEnd(text, from: start, classTables)
+        var pieces = unsafe Pieces(text, classTables)
+        while let range = pieces.next() {
+            let start = range.lowerBound
+            let end = range.upperBound
             let length = end - start
             if used &+ length > capacity {
                 unsafe output.append(contentsOf: UnsafeBufferPointer(start: scratch, count: used))
@@ -114,7 +114,6 @@ public struct BPEEncoder: Sendable {
                     used &+= unsafe bytePairMerge(piece, into: next)
                 }
             }
-            start = end
         }
         unsafe output.append(contentsOf: UnsafeBufferPointer(start: scratch, count: used))
     }

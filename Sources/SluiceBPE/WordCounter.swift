@@ -16,12 +16,10 @@ public struct WordCounter: Sendable {
     public mutating func add(document text: [UInt8]) {
         byteCount += text.count
         unsafe text.withUnsafeBufferPointer { bytes in
-            var start = 0
-            while start < bytes.count {
-                let end = unsafe PreTokenizer.pieceEnd(bytes, from: start)
-                let word = unsafe Array(UnsafeBufferPointer(rebasing: bytes[start..<end]))
+            var pieces = unsafe Pieces(bytes, .shared)
+            while let piece = pieces.next() {
+                let word = unsafe Array(UnsafeBufferPointer(rebasing: bytes[piece]))
                 counts[word, default: 0] += 1
-                start = end
             }
         }
     }

@@ -75,6 +75,44 @@ struct PropertyTests {
         #expect(checked == 2 * 26 * 6 * 21)
     }
 
+    /// The scanner decides 64 ASCII bytes at a time from class masks when the 66 bytes from a
+    /// piece start are ASCII. Long texts, mostly ASCII (every whitespace byte, runs of spaces
+    /// and newlines, contractions next to every class, apostrophes in other runs), with a
+    /// non-ASCII scalar now and then, must split exactly as the regex does and as `pieceEnd`
+    /// alone does, wherever a block begins or ends.
+    @Test("64-byte ASCII blocks split like GPT-2's regex and like the scalar scanner, on 3,000 long texts")
+    func asciiBlocksMatchRegex() throws {
+        let reference = try Self.reference()
+        let parts = [
+            "a", "Z", "q", "0", "7", " ", " ", " ", "  ", "   ", "\n", "\n\n", "\t", "\r\n", "\u{0B}", "\u{0C}", "'",
+            "'s", "'t",
+            "'m", "'d", "'re", "'ve", "'ll", "'S", "'l", "'r", "'v", "'x", ".", ",", "!", "@", "[", "`", "{", "~",
+            "\u{7F}",
+            "\u{1F}", "\u{0}", "-", "word", " the", " of", "1999", "é", "\u{A0}", "\u{85}", "中",
+        ]
+        var generator = SplitMix64(state: 7)
+        var blocks = 0
+        for round in 0..<3_000 {
+            var text = ""
+            // Without non-ASCII in the first third of the rounds, so whole texts run in blocks.
+            let choices = round < 1_000 ? parts.count - 4 : parts.count
+            for _ in 0..<Int.random(in: 40...260, using: &generator) {
+                text += parts[Int.random(in: 0..<choices, using: &generator)]
+            }
+            let bytes = Array(text.utf8)
+            let expected = text.matches(of: reference).map {
+                bytes.startIndex + text.utf8.distance(from: text.utf8.startIndex, to: $0.range.lowerBound)
+            }
+            let pieces = PreTokenizer.pieces(bytes)
+            let scalar = PreTokenizer.scalarPieces(bytes)
+            #expect(pieces == scalar, "text: \(text.debugDescription)")
+            #expect(pieces.map(\.lowerBound) == expected, "text: \(text.debugDescription)")
+            if pieces != scalar || pieces.map(\.lowerBound) != expected { return }
+            if bytes.count >= PreTokenizer.blockReach { blocks += 1 }
+        }
+        #expect(blocks > 2_500)
+    }
+
     /// The ids a merge function writes for `piece` (it needs room for `piece.count` ids).
     static func merged(
         _ piece: [UInt8], _ merge: (UnsafeBufferPointer<UInt8>, UnsafeMutablePointer<TokenID>) -> Int
