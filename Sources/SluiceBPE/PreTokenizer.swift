@@ -136,7 +136,10 @@ public enum PreTokenizer {
     static let blockReach = 66
 
     /// Bit k set where a piece starts at `base + k`, for the 64 bytes from `base`, which must
-    /// be a piece start; 0 when any of the 65 bytes from `base` is not ASCII.
+    /// be a piece start (bit 0 is always set), and how many of the 65 bytes from `base` are
+    /// ASCII before the first that is not. A start is decided by the bytes just before, at
+    /// and after it, so before a non-ASCII byte at `base + f` only bits 0 ..< f - 1 are
+    /// given; the caller reads on from there with `pieceEnd`.
     ///
     /// For ASCII, every rule of the pattern is decided by the classes of a byte and its
     /// neighbours, so the starts are bit operations on class masks, with no branch per piece:
@@ -146,11 +149,11 @@ public enum PreTokenizer {
     /// bytes on. The end of the text (`\s++$`) never falls inside a block: the caller leaves
     /// the last `blockReach` bytes to `pieceEnd`.
     @inline(__always)
-    static func asciiBlockStarts(_ text: UnsafeBufferPointer<UInt8>, _ base: Int) -> UInt64 {
-        guard let pointer = text.baseAddress else { return 0 }
+    static func asciiBlockStarts(_ text: UnsafeBufferPointer<UInt8>, _ base: Int) -> (starts: UInt64, asciiBytes: Int) {
+        guard let pointer = text.baseAddress else { return (1, 0) }
         let raw = unsafe UnsafeRawPointer(pointer + base)
         let high: UInt64 = 0x8080_8080_8080_8080
-        var seen: UInt64 = 0
+        var nonASCII: UInt64 = 0
         var letters: UInt64 = 0
         var digits: UInt64 = 0
         var white: UInt64 = 0
@@ -159,9 +162,9 @@ public enum PreTokenizer {
         var shift: UInt64 = 0
         while shift < 64 {
             let word = UInt64(littleEndian: unsafe raw.loadUnaligned(fromByteOffset: Int(shift), as: UInt64.self))
-            seen |= word
-            // Each byte is below 0x80 when the block is used at all, so no sum below carries
-            // into the next byte.
+            nonASCII |= gatherHighBits(word & high) &<< shift
+            // No sum below carries into the next byte while bytes are below 0x80; a non-ASCII
+            // byte's carry only reaches later bytes, whose starts are not given.
             let folded = word | 0x2020_2020_2020_2020
             let letter = (folded &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(folded &+ 0x0505_0505_0505_0505) & high
             let digit = (word &+ 0x5050_5050_5050_5050) & ~(word &+ 0x4646_4646_4646_4646) & high
@@ -176,7 +179,8 @@ public enum PreTokenizer {
             shift &+= 8
         }
         let after = unsafe raw.load(fromByteOffset: 64, as: UInt8.self)
-        guard (seen & high) == 0, after < 0x80 else { return 0 }
+        let asciiBytes = nonASCII != 0 ? nonASCII.trailingZeroBitCount : after < 0x80 ? 65 : 64
+        guard asciiBytes >= 2 else { return (1, asciiBytes) }
         let afterIsWhite: UInt64 = after == 0x20 || after &- 0x09 < 5 ? 1 : 0
         let other = ~(letters | digits | white)
         let lastWhite = white & ~(white &>> 1 | afterIsWhite &<< 63)
@@ -200,7 +204,8 @@ public enum PreTokenizer {
                 break
             }
         }
-        return starts
+        let given: UInt64 = asciiBytes == 65 ? ~0 : (1 << (asciiBytes &- 1)) &- 1
+        return (starts & given | 1, asciiBytes)
     }
 
     /// The high bit of each zero byte of `word`, whose bytes are all below 0x80.
@@ -361,7 +366,7 @@ struct Pieces {
     /// Piece starts of the current block after `start`, as bits from `blockBase`.
     private var pending: UInt64 = 0
     private var blockBase = 0
-    /// No block is tried before this offset: the last one tried there held a non-ASCII byte.
+    /// No block is tried before this offset, just past the non-ASCII byte the last block met.
     private var scalarUntil = 0
 
     @inline(__always)
@@ -383,8 +388,10 @@ struct Pieces {
         } else {
             var starts: UInt64 = 0
             if start >= scalarUntil && start &+ PreTokenizer.blockReach <= count {
-                starts = unsafe PreTokenizer.asciiBlockStarts(text, start)
-                if starts == 0 { scalarUntil = start &+ PreTokenizer.blockReach }
+                let block = unsafe PreTokenizer.asciiBlockStarts(text, start)
+                starts = block.starts
+                // No block before the non-ASCII byte is behind: one would stop at it again.
+                if block.asciiBytes < 65 { scalarUntil = start &+ block.asciiBytes &+ 1 }
             }
             // Bit 0 is `start` itself; a block with no other start holds part of one long piece.
             if starts > 1 {
