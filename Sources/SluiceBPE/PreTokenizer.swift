@@ -106,21 +106,6 @@ public enum PreTokenizer {
         return result
     }
 
-    /// The pieces of `text` by `pieceEnd` alone, one scalar at a time: the reference the block
-    /// scanner is tested against.
-    static func scalarPieces(_ text: [UInt8]) -> [Range<Int>] {
-        var result: [Range<Int>] = []
-        unsafe text.withUnsafeBufferPointer { bytes in
-            var start = 0
-            while start < bytes.count {
-                let end = unsafe pieceEnd(bytes, from: start)
-                result.append(start..<end)
-                start = end
-            }
-        }
-        return result
-    }
-
     /// How many pieces `text` splits into: the pre-tokenizer's cost alone, for benchmarks.
     public static func pieceCount(_ text: UnsafeBufferPointer<UInt8>) -> Int {
         var pieces = unsafe Pieces(text, .shared)
@@ -134,6 +119,9 @@ public enum PreTokenizer {
     /// Bytes a block reads: 64 whose piece starts it decides, the byte after them (does a
     /// whitespace run end at the last one?) and one more (a contraction that starts there).
     static let blockReach = 66
+    /// The bytes whose ASCII-ness a block checks: `asciiBlockStarts` gives all 64 starts when
+    /// it reports this many.
+    static let blockASCIIBytes = 65
 
     /// Bit k set where a piece starts at `base + k`, for the 64 bytes from `base`, which must
     /// be a piece start (bit 0 is always set), and how many of the 65 bytes from `base` are
@@ -163,11 +151,10 @@ public enum PreTokenizer {
         while shift < 64 {
             let word = UInt64(littleEndian: unsafe raw.loadUnaligned(fromByteOffset: Int(shift), as: UInt64.self))
             nonASCII |= gatherHighBits(word & high) &<< shift
-            // No sum below carries into the next byte while bytes are below 0x80; a non-ASCII
-            // byte's carry only reaches later bytes, whose starts are not given.
-            let folded = word | 0x2020_2020_2020_2020
-            let letter = (folded &+ 0x1F1F_1F1F_1F1F_1F1F) & ~(folded &+ 0x0505_0505_0505_0505) & high
-            let digit = (word &+ 0x5050_5050_5050_5050) & ~(word &+ 0x4646_4646_4646_4646) & high
+            let letter = ~nonLetterBits(word) & high
+            let digit = ~nonDigitBits(word) & high
+            // The two tests below may carry out of a non-ASCII byte, but only into later
+            // bytes, whose starts are not given.
             let space = zeroBytes(word ^ 0x2020_2020_2020_2020)
             let control = (word &+ 0x7777_7777_7777_7777) & ~(word &+ 0x7272_7272_7272_7272) & high  // 09-0D
             let apostrophe = zeroBytes(word ^ 0x2727_2727_2727_2727)
@@ -179,9 +166,10 @@ public enum PreTokenizer {
             shift &+= 8
         }
         let after = unsafe raw.load(fromByteOffset: 64, as: UInt8.self)
-        let asciiBytes = nonASCII != 0 ? nonASCII.trailingZeroBitCount : after < 0x80 ? 65 : 64
+        let asciiBytes = nonASCII != 0 ? nonASCII.trailingZeroBitCount : after < 0x80 ? blockASCIIBytes : 64
         guard asciiBytes >= 2 else { return (1, asciiBytes) }
-        let afterIsWhite: UInt64 = after == 0x20 || after &- 0x09 < 5 ? 1 : 0
+        // A non-ASCII `after` reads as other; bit 63 is not given then anyway.
+        let afterIsWhite: UInt64 = asciiClass(after) == ScalarClass.whitespace.rawValue ? 1 : 0
         let other = ~(letters | digits | white)
         let lastWhite = white & ~(white &>> 1 | afterIsWhite &<< 63)
         var starts = (letters & ~(letters &<< 1)) | (digits & ~(digits &<< 1)) | (other & ~(other &<< 1))
@@ -204,7 +192,7 @@ public enum PreTokenizer {
                 break
             }
         }
-        let given: UInt64 = asciiBytes == 65 ? ~0 : (1 << (asciiBytes &- 1)) &- 1
+        let given: UInt64 = asciiBytes == blockASCIIBytes ? ~0 : (1 << (asciiBytes &- 1)) &- 1
         return (starts & given | 1, asciiBytes)
     }
 
@@ -391,7 +379,7 @@ struct Pieces {
                 let block = unsafe PreTokenizer.asciiBlockStarts(text, start)
                 starts = block.starts
                 // No block before the non-ASCII byte is behind: one would stop at it again.
-                if block.asciiBytes < 65 { scalarUntil = start &+ block.asciiBytes &+ 1 }
+                if block.asciiBytes < PreTokenizer.blockASCIIBytes { scalarUntil = start &+ block.asciiBytes &+ 1 }
             }
             // Bit 0 is `start` itself; a block with no other start holds part of one long piece.
             if starts > 1 {

@@ -104,7 +104,15 @@ struct PropertyTests {
                 bytes.startIndex + text.utf8.distance(from: text.utf8.startIndex, to: $0.range.lowerBound)
             }
             let pieces = PreTokenizer.pieces(bytes)
-            let scalar = PreTokenizer.scalarPieces(bytes)
+            var scalar: [Range<Int>] = []  // `pieceEnd` alone, one scalar at a time
+            bytes.withUnsafeBufferPointer { buffer in
+                var start = 0
+                while start < buffer.count {
+                    let end = PreTokenizer.pieceEnd(buffer, from: start)
+                    scalar.append(start..<end)
+                    start = end
+                }
+            }
             #expect(pieces == scalar, "text: \(text.debugDescription)")
             #expect(pieces.map(\.lowerBound) == expected, "text: \(text.debugDescription)")
             if pieces != scalar || pieces.map(\.lowerBound) != expected { return }
